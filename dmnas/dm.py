@@ -252,7 +252,9 @@ def condense(
     def snapshot() -> CondenseState:
         buf = opt.state[syn].get("momentum_buffer")
         return CondenseState(
-            it, syn.detach().cpu().contiguous(), None if buf is None else buf.detach().cpu().contiguous(),
+            # copy=True: on CPU .cpu() would alias the tensors the loop keeps updating in place.
+            it, syn.detach().to("cpu", copy=True).contiguous(),
+            None if buf is None else buf.detach().to("cpu", copy=True).contiguous(),
             gen.get_state(), list(losses), state.seconds + time.perf_counter() - t0,
         )
 

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny in-memory datasets for fast CPU tests, real Fashion-MNIST for slow ones."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from dmnas.data import SYSTEM_FASHION_MNIST, Dataset
+
+
+def make_dataset(
+    num_classes: int = 3, per_class: int = 12, shape: tuple[int, int, int] = (1, 12, 12), seed: int = 0
+) -> Dataset:
+    """Class-dependent Gaussian blobs: small, fast, and learnable."""
+    g = torch.Generator().manual_seed(seed)
+    n = num_classes * per_class
+    y = torch.arange(num_classes).repeat_interleave(per_class)
+    x = torch.randn(n, *shape, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float() - num_classes / 2
+    return Dataset(
+        name="tiny", train_x=x, train_y=y, val_x=x[::3].clone(), val_y=y[::3].clone(),
+        test_x=x[1::3].clone(), test_y=y[1::3].clone(),
+        mean=torch.zeros(shape[0]), std=torch.ones(shape[0]),
+        classes=[f"c{i}" for i in range(num_classes)], fingerprint=f"tiny{seed}", source="test",
+    )
+
+
+@pytest.fixture
+def tiny_data() -> Dataset:
+    return make_dataset()
+
+
+@pytest.fixture
+def fmnist_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for CLI runs on the real Fashion-MNIST copy from Debian's package.
+
+    The prepared tensors go to a session-wide folder so that only the first test pays for them.
+    """
+    if not (SYSTEM_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    data_dir = Path(os.environ.get("DMNAS_TEST_DATA", "/tmp/dmnas-test-data"))
+    env = dict(os.environ, DMNAS_DATA=str(data_dir), DMNAS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    return env

@@ -1,0 +1,101 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dmnas.augment import apply_draw, parse_strategy, sample_draw
+from dmnas.dm import CondenseConfig, CondenseState, RunOptions, condense, dm_loss, segment_mean
+from dmnas.errors import DmnasError
+from dmnas.models import ConvNetSpec, build_convnet
+
+TINY = CondenseConfig(ipc=2, iterations=4, batch_real=5, embed=ConvNetSpec(depth=1, width=8), seed=0)
+
+
+def test_loss_is_zero_for_identical_features() -> None:
+    feats = torch.randn(6, 7)
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert dm_loss(segment_mean(feats, groups, 3), feats, groups).item() == 0.0
+
+
+def test_loss_matches_the_formula() -> None:
+    real = torch.randn(2, 4)
+    syn = torch.randn(4, 4)
+    groups = torch.tensor([0, 0, 1, 1])
+    expected = ((real[0] - syn[:2].mean(0)) ** 2).sum() + ((real[1] - syn[2:].mean(0)) ** 2).sum()
+    torch.testing.assert_close(dm_loss(real, syn, groups), expected)
+
+
+def test_finite_difference_gradient_of_the_whole_objective() -> None:
+    """float64 gradcheck of loss(syn) through augmentation, a random ConvNet and the mean matching."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    net = build_convnet(ConvNetSpec(depth=1, width=4, norm="instancenorm", pool="avgpooling"), (1, 6, 6), 2, gen).double()
+    net.requires_grad_(False)
+    real = torch.randn(8, 1, 6, 6, dtype=torch.float64)
+    real_groups = torch.tensor([0] * 4 + [1] * 4)
+    syn_groups = torch.tensor([0, 0, 1, 1])
+    # Smooth transforms only: crop/cutout/flip are piecewise constant in the pixels' positions,
+    # but still linear in pixel values, so include them too.
+    draw = sample_draw(parse_strategy("color_crop_cutout_flip"), 2, gen, (6, 6))
+    real_means = segment_mean(net.embed(apply_draw(real, real_groups, draw)), real_groups, 2)
+    syn = torch.randn(4, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+
+    def objective(s: torch.Tensor) -> torch.Tensor:
+        return dm_loss(real_means, net.embed(apply_draw(s, syn_groups, draw)), syn_groups)
+
+    assert torch.autograd.gradcheck(objective, (syn,), eps=1e-6, atol=1e-5)
+
+
+def test_condense_is_deterministic_and_seed_sensitive(tiny_data) -> None:  # noqa: ANN001
+    a = condense(tiny_data, TINY)
+    b = condense(tiny_data, TINY)
+    c = condense(tiny_data, replace(TINY, seed=1))
+    assert torch.equal(a.images, b.images) and a.losses == b.losses
+    assert not torch.equal(a.images, c.images)
+
+
+def test_condense_changes_images_and_reduces_loss(tiny_data) -> None:  # noqa: ANN001
+    cfg = replace(TINY, iterations=30, strategy="none")
+    state = condense(tiny_data, cfg)
+    init = condense(tiny_data, replace(cfg, iterations=0))
+    assert not torch.equal(state.images, init.images)
+    assert sum(state.losses[-5:]) < sum(state.losses[:5])
+
+
+def test_resume_from_checkpoint_is_identical(tiny_data) -> None:  # noqa: ANN001
+    full = condense(tiny_data, TINY)
+    saved: list[CondenseState] = []
+    condense(tiny_data, replace(TINY), RunOptions(checkpoint_every=1), checkpoint=saved.append)
+    middle = next(s for s in saved if s.iteration == 2)
+    resumed = condense(tiny_data, TINY, resume=middle)
+    assert torch.equal(resumed.images, full.images)
+    assert resumed.losses == full.losses
+
+
+def test_chunked_real_forward_matches_one_batch(tiny_data) -> None:  # noqa: ANN001
+    a = condense(tiny_data, TINY, RunOptions(real_chunk=0))
+    b = condense(tiny_data, TINY, RunOptions(real_chunk=4))
+    torch.testing.assert_close(a.images, b.images, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm", "groupnorm", "none"])
+def test_condense_runs_with_every_norm(tiny_data, norm: str) -> None:  # noqa: ANN001
+    state = condense(tiny_data, replace(TINY, iterations=2, embed=ConvNetSpec(depth=1, width=8, norm=norm)))
+    assert torch.isfinite(state.images).all()
+
+
+def test_noise_init_any_ipc_and_bad_ipc(tiny_data) -> None:  # noqa: ANN001
+    state = condense(tiny_data, replace(TINY, ipc=7, init="noise", iterations=1))
+    assert state.images.shape[0] == 7 * tiny_data.num_classes
+    with pytest.raises(DmnasError, match="smallest class"):
+        condense(tiny_data, replace(TINY, ipc=13))
+    with pytest.raises(DmnasError, match="--init"):
+        CondenseConfig(init="zeros")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_condense_on_cuda_is_deterministic(tiny_data) -> None:  # noqa: ANN001
+    opts = RunOptions(device="cuda")
+    a, b = condense(tiny_data, TINY, opts), condense(tiny_data, TINY, opts)
+    torch.testing.assert_close(a.images, b.images)
