@@ -1,0 +1,222 @@
+"""Run one NNI experiment (local training service) and collect what its trials really trained.
+
+Designed around NNI 3.0's open bugs (see the README): results are taken from the trials' own
+final reports (``metric-data``), never from NNI's trial records (#5726); GridSearch gets at
+most as many trials as the grid holds (#3859); a dead tuner ends the wait with an error; GPU
+trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import DmnasError
+from ..registry import Registry
+from .trial import spec_from_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tuner:
+    nni_name: str
+    class_args: Callable[[int, int], dict[str, Any]]  # (seed, max_trials) -> class_args
+    exhaustive: bool = False  # a grid: never ask for more trials than it holds
+
+
+TUNERS: Registry[Tuner] = Registry("tuner")
+TUNERS.add("grid", Tuner("GridSearch", lambda seed, n: {}, exhaustive=True))
+TUNERS.add("random", Tuner("Random", lambda seed, n: {"seed": seed}))
+TUNERS.add("tpe", Tuner("TPE", lambda seed, n: {"optimize_mode": "maximize", "seed": seed}))
+TUNERS.add("evolution", Tuner("Evolution", lambda seed, n: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))}))
+
+FINISHED = {"DONE", "STOPPED"}
+TRIAL_FAILED = {"FAILED", "SYS_CANCELED", "USER_CANCELED", "EARLY_STOPPED"}
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    name: str
+    nni_space: dict[str, Any]
+    space_size: int
+    tuner: str
+    max_trials: int
+    concurrency: int
+    max_duration: str | None
+    port: int
+    nni_dir: Path
+    trial_command: str
+    trial_code_dir: Path
+    use_gpu: bool = False
+    seed: int = 0
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: str
+    status: str
+    record: dict[str, Any] | None  # the trial's own final report
+    nni_shown_arch: str | None  # what NNI's trial record claims it trained
+    stderr_path: str | None = None
+
+
+@dataclass
+class ExperimentOutcome:
+    id: str
+    url: str
+    status: str
+    trials: list[TrialOutcome] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.record is not None]
+
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.status in TRIAL_FAILED]
+
+    @property
+    def mislabelled(self) -> int:
+        return sum(1 for t in self.succeeded if t.nni_shown_arch and t.nni_shown_arch != t.record["arch"])  # type: ignore[index]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(port: int, tries: int = 50) -> int:
+    """``port`` if free, else the next free one (the caller says so)."""
+    if not 1024 <= port <= 65535:
+        raise DmnasError(f"--port must be between 1024 and 65535, got {port}")
+    for candidate in range(port, min(port + tries, 65536)):
+        if port_is_free(candidate):
+            return candidate
+    raise DmnasError(f"ports {port}..{port + tries - 1} are all in use; pick another with --port")
+
+
+def capped_trials(tuner: Tuner, requested: int | None, space_size: int) -> int:
+    """GridSearch waits forever when asked for more trials than the grid has (NNI #3859)."""
+    if requested is not None and requested < 1:
+        raise DmnasError(f"--max-trials must be positive, got {requested}")
+    if tuner.exhaustive or requested is None:
+        return min(requested or space_size, space_size)
+    return requested
+
+
+def rest_get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
+    """The tuner process logs this line when it stops; during a run that means it crashed."""
+    log_file = nni_dir / exp_id / "log" / "dispatcher.log"
+    try:
+        return "Dispatcher exiting" in log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def collect(port: int, exp_id: str, url: str, status: str) -> ExperimentOutcome:
+    """Pair every final result with the architecture its trial reported itself."""
+    jobs = rest_get(port, "trial-jobs")
+    metrics = rest_get(port, "metric-data")
+    finals: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        if m.get("type") == "FINAL":
+            finals[m["trialJobId"]] = json.loads(json.loads(m["data"]))  # NNI encodes it twice
+    outcome = ExperimentOutcome(exp_id, url, status)
+    for job in jobs:
+        shown = None
+        hp = job.get("hyperParameters") or []
+        if hp:
+            try:
+                shown = spec_from_params(json.loads(hp[0])["parameters"]).name
+            except (ValueError, KeyError, DmnasError):
+                shown = None
+        record = finals.get(job["trialJobId"])
+        if record is not None and not isinstance(record, dict):
+            record = None
+        outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown, job.get("stderrPath")))
+    return outcome
+
+
+def run_experiment(
+    settings: ExperimentSettings,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    keep_ui: bool = False,
+    on_done: Callable[[ExperimentOutcome], None] | None = None,
+    poll_seconds: float = 2.0,
+) -> ExperimentOutcome:
+    """Start the experiment, wait for it (Ctrl-C stops it cleanly), collect the outcome.
+
+    ``on_done(outcome)`` runs while the web UI is still up; with ``keep_ui`` the UI then stays
+    until Ctrl-C, which here only closes the UI.
+    """
+    from nni.experiment import Experiment, RunMode
+
+    tuner = TUNERS.get(settings.tuner)
+    exp = Experiment("local")
+    c = exp.config
+    c.experiment_name = settings.name
+    c.search_space = settings.nni_space
+    c.trial_command = settings.trial_command
+    c.trial_code_directory = str(settings.trial_code_dir)
+    c.trial_concurrency = settings.concurrency
+    c.max_trial_number = capped_trials(tuner, settings.max_trials, settings.space_size)
+    if settings.max_duration:
+        c.max_experiment_duration = settings.max_duration
+    c.tuner.name = tuner.nni_name
+    c.tuner.class_args = tuner.class_args(settings.seed, c.max_trial_number)
+    c.experiment_working_directory = str(settings.nni_dir)
+    c.training_service.use_active_gpu = False
+    if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
+        c.trial_gpu_number = 1
+        c.training_service.use_active_gpu = True
+    exp.start(settings.port, run_mode=RunMode.Background)
+    url = f"http://127.0.0.1:{settings.port}"
+    status = "RUNNING"
+    try:
+        while True:
+            status = exp.get_status()
+            stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in rest_get(settings.port, "job-statistics")}
+            if on_progress is not None:
+                on_progress(stats)
+            if status in FINISHED:
+                break
+            if status == "ERROR":
+                raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
+            running = stats.get("RUNNING", 0) + stats.get("WAITING", 0)
+            if status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and running == 0:
+                break
+            if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
+                raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
+            time.sleep(poll_seconds)
+        outcome = collect(settings.port, exp.id, url, status)
+        if on_done is not None:
+            on_done(outcome)
+        if keep_ui:
+            print(f"web UI stays up at {url} (Ctrl-C closes it)", file=sys.stderr, flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return outcome
+    except KeyboardInterrupt:
+        log.warning("interrupted: stopping experiment %s", exp.id)
+        raise
+    finally:
+        exp.stop()  # stops the NNI manager and its trials; the experiment can be viewed later

@@ -1,0 +1,92 @@
+"""Search spaces: NNI ``choice`` lists over :class:`ConvNetSpec` fields, loaded and validated."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import DmnasError
+from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec
+
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+FIELDS = ("depth", "width", "act", "norm", "pool")
+ALLOWED: dict[str, tuple[Any, ...] | None] = {
+    "depth": DEPTHS, "width": None, "act": tuple(ACTIVATIONS), "norm": tuple(NORMS), "pool": tuple(POOLS),
+}
+DEFAULTS = ConvNetSpec().to_dict()
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    path: Path
+    nni_space: dict[str, dict[str, Any]]  # exactly what NNI receives
+
+    def specs(self) -> list[ConvNetSpec]:
+        """Every architecture of the grid; fields the space leaves out take the default."""
+        keys = list(self.nni_space)
+        values = [self.nni_space[k]["_value"] for k in keys]
+        return [ConvNetSpec.from_dict({**DEFAULTS, **dict(zip(keys, combo))}) for combo in itertools.product(*values)]
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for entry in self.nni_space.values():
+            n *= len(entry["_value"])
+        return n
+
+
+def available_spaces(folder: Path = SPACES_DIR) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def resolve_space_path(name_or_path: str, folder: Path = SPACES_DIR) -> Path:
+    """``NAME`` looks in ``search_spaces/``; anything with a slash or suffix is a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path:
+        if not candidate.is_file():
+            raise DmnasError(f"search space file {candidate} does not exist")
+        return candidate
+    path = folder / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise DmnasError(f"unknown search space {name_or_path!r}; available: {', '.join(available_spaces(folder))} (or a file path)")
+    return path
+
+
+def validate(raw: object, source: str) -> dict[str, dict[str, Any]]:
+    """Check an NNI search space against the ConvNet family; name the offending entry."""
+    if not isinstance(raw, dict) or not raw:
+        raise DmnasError(f"{source}: a search space is a mapping of {', '.join(FIELDS)} to choice lists")
+    space: dict[str, dict[str, Any]] = {}
+    for key, entry in raw.items():
+        if key not in FIELDS:
+            raise DmnasError(f"{source}: unknown key {key!r}; valid: {', '.join(FIELDS)}")
+        if not isinstance(entry, dict) or entry.get("_type") != "choice" or not isinstance(entry.get("_value"), list) or not entry["_value"]:
+            raise DmnasError(f"{source}: {key} must be {{_type: choice, _value: [...]}} with a non-empty list")
+        values = entry["_value"]
+        allowed = ALLOWED[key]
+        for v in values:
+            if key == "width":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                    raise DmnasError(f"{source}: width value {v!r} is not a positive integer")
+            elif v not in allowed:  # type: ignore[operator]
+                raise DmnasError(f"{source}: {key} value {v!r} is unknown; valid: {', '.join(map(str, allowed))}")  # type: ignore[arg-type]
+        if len(set(map(str, values))) != len(values):
+            raise DmnasError(f"{source}: {key} lists a value twice")
+        space[key] = {"_type": "choice", "_value": list(values)}
+    return space
+
+
+def load_space(name_or_path: str, folder: Path = SPACES_DIR) -> SearchSpace:
+    path = resolve_space_path(name_or_path, folder)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DmnasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    space = SearchSpace(path.stem, path.resolve(), validate(raw, str(path)))
+    for spec in space.specs():  # also rejects combinations such as groupnorm with width 6
+        pass
+    return space
