@@ -56,6 +56,7 @@ class ExperimentSettings:
     trial_code_dir: Path
     use_gpu: bool = False
     seed: int = 0
+    exp_id: str | None = None  # NNI generates one when None
 
 
 @dataclass
@@ -65,6 +66,8 @@ class TrialOutcome:
     record: dict[str, Any] | None  # the trial's own final report
     nni_shown_arch: str | None  # what NNI's trial record claims it trained
     stderr_path: str | None = None
+    parameter_id: int | None = None  # id of the parameters the trial really received
+    tuner_arch: str | None = None  # the architecture the tuner generated under that id
 
 
 @dataclass
@@ -133,23 +136,32 @@ def collect(port: int, exp_id: str, url: str, status: str) -> ExperimentOutcome:
     """Pair every final result with the architecture its trial reported itself."""
     jobs = rest_get(port, "trial-jobs")
     metrics = rest_get(port, "metric-data")
-    finals: dict[str, dict[str, Any]] = {}
+    finals: dict[str, tuple[int, Any]] = {}
     for m in metrics:
         if m.get("type") == "FINAL":
-            finals[m["trialJobId"]] = json.loads(json.loads(m["data"]))  # NNI encodes it twice
+            finals[m["trialJobId"]] = (int(m["parameterId"]), json.loads(json.loads(m["data"])))  # data is encoded twice
+
+    def arch_of(hp: str) -> tuple[int | None, str | None]:
+        try:
+            parsed = json.loads(hp)
+            return int(parsed["parameter_id"]), spec_from_params(parsed["parameters"]).name
+        except (ValueError, KeyError, TypeError, DmnasError):
+            return None, None
+
+    # parameter id -> architecture is right even where NNI attached it to the wrong trial (#5726).
+    by_parameter_id = dict(arch_of(hp) for job in jobs for hp in job.get("hyperParameters") or [])
     outcome = ExperimentOutcome(exp_id, url, status)
     for job in jobs:
-        shown = None
         hp = job.get("hyperParameters") or []
-        if hp:
-            try:
-                shown = spec_from_params(json.loads(hp[0])["parameters"]).name
-            except (ValueError, KeyError, DmnasError):
-                shown = None
-        record = finals.get(job["trialJobId"])
-        if record is not None and not isinstance(record, dict):
+        shown = arch_of(hp[0])[1] if hp else None
+        parameter_id, record = finals.get(job["trialJobId"], (None, None))
+        if not isinstance(record, dict):
             record = None
-        outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown, job.get("stderrPath")))
+        tuner_arch = by_parameter_id.get(parameter_id) if parameter_id is not None else None
+        if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
+            log.warning("trial %s reported %s but parameter %s is %s", job["trialJobId"], record.get("arch"), parameter_id, tuner_arch)
+        outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown,
+                                           job.get("stderrPath"), parameter_id, tuner_arch))
     return outcome
 
 
@@ -166,9 +178,15 @@ def run_experiment(
     until Ctrl-C, which here only closes the UI.
     """
     from nni.experiment import Experiment, RunMode
+    from nni.runtime.log import silence_stdout
 
+    # NNI prints its own coloured INFO lines to stdout and resets its logger's level on import;
+    # dmnas prints what matters itself, so NNI speaks only on warnings unless --verbose.
+    silence_stdout()
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("nni").setLevel(logging.WARNING)
     tuner = TUNERS.get(settings.tuner)
-    exp = Experiment("local")
+    exp = Experiment("local", id=settings.exp_id)
     c = exp.config
     c.experiment_name = settings.name
     c.search_space = settings.nni_space

@@ -61,3 +61,21 @@ class GroundTruthStore:
             except ValueError:
                 continue
         return out
+
+
+def budgeted_sample(scores: dict[str, float], n: int, seed: int = 0) -> list[str]:
+    """The proxy's top ``ceil(n/2)`` picks plus one random architecture from each of
+    ``floor(n/2)`` equal strata of the remaining proxy ranking, so the check covers the whole range."""
+    import numpy as np
+
+    ranked = sorted(scores, key=lambda a: (-scores[a], a))
+    n = max(0, min(n, len(ranked)))
+    n_top = (n + 1) // 2
+    chosen = ranked[:n_top]
+    rest, k = ranked[n_top:], n - n_top
+    if k > 0 and rest:
+        rng = np.random.default_rng(seed)
+        for stratum in np.array_split(np.array(rest, dtype=object), k):
+            if len(stratum):
+                chosen.append(str(stratum[int(rng.integers(len(stratum)))]))
+    return chosen

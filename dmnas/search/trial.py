@@ -46,6 +46,7 @@ class TrialContext:
     cache_dir: str | None = None
     ipc: int = 10
     reports: int = 5  # intermediate results per trial
+    threads: int = 0  # CPU threads per trial (0 = torch's default); oversubscribed OpenMP crawls
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
@@ -80,6 +81,8 @@ def run_trial(
     """Train the architecture ``params`` on the context's proxy; return the final result dict."""
     spec = spec_from_params(params)
     device = torch.device(ctx.device)
+    if ctx.threads > 0:
+        torch.set_num_threads(ctx.threads)
     data = load_dataset(DataConfig(**ctx.data), Path(ctx.data_dir) if ctx.data_dir else None)
     x, y = training_set(ctx, data)
     recipe = TrainRecipe(**ctx.recipe)

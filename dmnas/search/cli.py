@@ -1,0 +1,326 @@
+"""``dmnas search``, ``dmnas report`` and ``dmnas view``: the CLI of the search stage."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..errors import DmnasError
+from ..train import TrainRecipe
+
+log = logging.getLogger(__name__)
+
+PROXY_EPOCHS = 200
+FULL_EPOCHS = 3
+
+
+def default_workdir() -> Path:
+    return Path(os.environ.get("DMNAS_WORKDIR") or "experiments").resolve()
+
+
+def add_workdir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="project folder for NNI experiments, search results, ground truth and reports (default: $DMNAS_WORKDIR or ./experiments)")
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_common, add_condense_args, add_data_args
+    from .experiment import TUNERS
+    from .space import available_spaces
+    from .trial import PROXIES
+
+    p.description = "Train every candidate of a space briefly on a proxy inside an NNI experiment; report rank agreement with full data."
+    add_common(p)
+    s = p.add_argument_group("search")
+    s.add_argument("--space", default="convnet_small", help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file")
+    s.add_argument("--proxy", default="dm", choices=PROXIES, help="DM set, a same-size random real subset, or the full training split")
+    s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
+    s.add_argument("--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)")
+    s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
+    s.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
+    s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
+    s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
+    s.add_argument("--full-epochs", type=int, default=FULL_EPOCHS, help="epochs of full-data (ground-truth) training")
+    s.add_argument("--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)")
+    s.add_argument("--ground-truth", type=int, default=0, metavar="N",
+                   help="also train N architectures on full data: the proxy's top picks plus a stratified sample")
+    s.add_argument("--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches")
+    add_workdir(s)
+    add_data_args(p)
+    add_condense_args(p)
+    p.set_defaults(func=cmd_search)
+
+
+def recipes(args: argparse.Namespace, strategy: str) -> tuple[TrainRecipe, TrainRecipe]:
+    proxy = TrainRecipe(epochs=args.epochs, strategy=strategy)
+    full = TrainRecipe(epochs=args.full_epochs, strategy=strategy)
+    if args.recipe is not None:
+        try:
+            raw = yaml.safe_load(Path(args.recipe).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise DmnasError(f"cannot read recipe file {args.recipe}: {err}") from None
+        unknown = set(raw) - {"proxy", "full"}
+        if unknown:
+            raise DmnasError(f"recipe file {args.recipe}: unknown section(s) {sorted(unknown)}; valid: proxy, full")
+        fields = set(TrainRecipe.__dataclass_fields__)
+        for section in ("proxy", "full"):
+            bad = set(raw.get(section) or {}) - fields
+            if bad:
+                raise DmnasError(f"recipe file {args.recipe}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}")
+        proxy = replace(proxy, **(raw.get("proxy") or {}))
+        full = replace(full, **(raw.get("full") or {}))
+    for r in (proxy, full):
+        if r.epochs < 1:
+            raise DmnasError(f"training epochs must be positive, got {r.epochs}")
+    return proxy, full
+
+
+class StatusPrinter:
+    """One line whenever the trial counts change."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.last = label, quiet, None
+
+    def __call__(self, stats: dict[str, int]) -> None:
+        key = tuple(sorted(stats.items()))
+        if self.quiet or key == self.last:
+            return
+        self.last = key
+        print(f"{self.label}: " + ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())), file=sys.stderr, flush=True)
+
+
+def _experiment_settings(name: str, nni_space: dict[str, Any], size: int, args: argparse.Namespace, port: int,
+                         workdir: Path, search_dir: Path, use_gpu: bool, max_trials: int | None, tuner: str):  # noqa: ANN202
+    from .experiment import ExperimentSettings
+
+    return ExperimentSettings(
+        name=name, nni_space=nni_space, space_size=size, tuner=tuner, max_trials=max_trials,
+        concurrency=args.concurrency, max_duration=args.max_duration, port=port, nni_dir=workdir / "nni",
+        trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
+        trial_code_dir=search_dir, use_gpu=use_gpu, seed=args.trial_seed, exp_id=exp_id_for(search_dir),
+    )
+
+
+def exp_id_for(search_dir: Path) -> str:
+    """NNI ids allow letters, digits, '-' and '_'; the ground-truth run gets its own folder and id."""
+    return search_dir.name.replace("-", "_")
+
+
+def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
+    summary = {
+        "experiment": outcome.id, "status": outcome.status, "url": outcome.url,
+        "succeeded": len(outcome.succeeded), "failed": len(outcome.failed),
+        "nni_mislabelled": outcome.mislabelled,
+        "trials": [{"trial_id": t.trial_id, "status": t.status, "nni_shown_arch": t.nni_shown_arch,
+                    "parameter_id": t.parameter_id, "tuner_arch": t.tuner_arch,
+                    "record": t.record, "stderr": t.stderr_path} for t in outcome.trials],
+    }
+    (search_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return summary
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..augment import default_strategy
+    from ..cli import data_config, load_data, obtain_proxy, resolve_device
+    from .experiment import TUNERS, capped_trials, choose_port, run_experiment
+    from .ground_truth import GroundTruthStore, budgeted_sample
+    from .space import load_space
+    from .trial import TrialContext
+
+    # Everything that can be checked before NNI starts, cheapest first.
+    space = load_space(args.space)
+    tuner = TUNERS.get(args.tuner)
+    if args.concurrency < 1:
+        raise DmnasError(f"--concurrency must be positive, got {args.concurrency}")
+    if args.ground_truth < 0:
+        raise DmnasError(f"--ground-truth must be >= 0, got {args.ground_truth}")
+    device = resolve_device(args.device)
+    max_trials = capped_trials(tuner, args.max_trials if args.max_trials or tuner.exhaustive else 20, space.size)
+    port = choose_port(args.port)
+    if port != args.port:
+        print(f"port {args.port} is in use; the web UI will use port {port}", file=sys.stderr)
+    workdir = (args.workdir or default_workdir()).resolve()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DmnasError(f"cannot create --workdir {workdir}: {err.strerror}") from None
+    strategy = args.strategy if args.strategy is not None else default_strategy(args.dataset)
+    proxy_recipe, full_recipe = recipes(args, strategy)
+
+    entry_key, cache_dir, ipc = None, None, args.ipc
+    if args.proxy == "dm":
+        data, cfg, _, cache, result = obtain_proxy(args, args.quiet)
+        entry_key, cache_dir = result.entry.key, str(cache.root)
+        print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
+    else:
+        data = load_data(args)
+        if ipc > min(len(i) for i in data.class_indices()):
+            raise DmnasError(f"--ipc {ipc} is larger than the smallest class")
+    use_gpu = device.startswith("cuda") and torch.cuda.is_available()
+
+    exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
+    # The search folder and the NNI experiment share this id.
+    search_dir = workdir / "searches" / exp_id
+    search_dir.mkdir(parents=True)
+    gt_store = GroundTruthStore(workdir / "ground_truth")
+    ctx = TrialContext(
+        proxy=args.proxy, data=data_config(args).__dict__, data_dir=str(args.data_root.resolve()) if args.data_root else None,
+        recipe=(full_recipe if args.proxy == "full" else proxy_recipe).to_dict(), device=device, seed=args.trial_seed,
+        results_dir=str(search_dir / "trials"), ground_truth_dir=str(gt_store.root), entry_key=entry_key,
+        cache_dir=cache_dir, ipc=ipc,
+        # Concurrent CPU trials share the cores instead of each spinning up all of them.
+        threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // args.concurrency),
+    )
+    ctx.save(search_dir / "context.json")
+    meta = {"id": exp_id, "space": str(space.path), "space_size": space.size, "proxy": args.proxy, "tuner": args.tuner,
+            "max_trials": max_trials, "concurrency": args.concurrency, "dataset": data.name, "fingerprint": data.fingerprint,
+            "entry_key": entry_key, "ipc": ipc, "proxy_recipe": proxy_recipe.to_dict(), "full_recipe": full_recipe.to_dict(),
+            "full_images": len(data.train_x), "device": device}
+    (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    (search_dir / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
+
+    final_report: dict[str, Any] = {}
+
+    def finish(_: object = None) -> None:
+        final_report.update(make_report([exp_id], workdir, quiet=args.quiet))
+
+    need_gt = args.ground_truth > 0 and args.proxy != "full"
+    print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
+          f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}", flush=True)
+    outcome = run_experiment(
+        _experiment_settings(f"dmnas {space.name} {args.proxy}", space.nni_space, space.size, args, port, workdir, search_dir,
+                             use_gpu, max_trials, args.tuner),
+        on_progress=StatusPrinter(f"search {exp_id}", args.quiet),
+        keep_ui=args.keep_ui and not need_gt,
+        on_done=lambda o: (save_outcome(search_dir, o), None if need_gt else finish()),
+    )
+    summary = json.loads((search_dir / "results.json").read_text())
+    print(f"search {exp_id}: {summary['succeeded']} succeeded, {summary['failed']} failed"
+          + (f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)" if summary["nni_mislabelled"] else ""))
+
+    if need_gt:
+        scores = {t["record"]["arch"]: t["record"]["val_acc"] for t in summary["trials"] if t["record"]}
+        wanted = budgeted_sample(scores, args.ground_truth, seed=args.trial_seed)
+        missing = [a for a in wanted if gt_store.get(data.fingerprint, a, full_recipe) is None]
+        print(f"ground truth: {len(wanted)} architectures ({len(wanted) - len(missing)} already known), training {len(missing)} on full data")
+        if missing:
+            gt_dir = workdir / "searches" / f"{exp_id}-gt"
+            gt_dir.mkdir(parents=True)
+            replace(ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials")).save(gt_dir / "context.json")
+            gt_outcome = run_experiment(
+                _experiment_settings(f"dmnas {space.name} ground truth", {"arch": {"_type": "choice", "_value": missing}},
+                                     len(missing), args, port, workdir, gt_dir, use_gpu, len(missing), "grid"),
+                on_progress=StatusPrinter(f"ground truth {exp_id}", args.quiet),
+                keep_ui=args.keep_ui, on_done=lambda o: (save_outcome(gt_dir, o), finish()),
+            )
+            if gt_outcome.failed:
+                print(f"ground truth: {len(gt_outcome.failed)} full-data trials failed; see {gt_dir / 'results.json'}")
+        else:
+            finish()
+    elif args.proxy == "full" or not need_gt:
+        if not final_report:
+            finish()
+    views = [exp_id] + ([exp_id_for(workdir / "searches" / f"{exp_id}-gt")] if (workdir / "searches" / f"{exp_id}-gt").is_dir() else [])
+    print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
+    return 0
+
+
+def load_search(workdir: Path, exp_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    folder = workdir / "searches" / exp_id
+    try:
+        meta = json.loads((folder / "search.json").read_text())
+        results = json.loads((folder / "results.json").read_text())
+    except FileNotFoundError:
+        known = sorted(p.name for p in (workdir / "searches").glob("*") if (p / "results.json").exists() and "-gt" not in p.name) \
+            if (workdir / "searches").is_dir() else []
+        raise DmnasError(f"no finished search {exp_id!r} in {workdir}; known: {', '.join(known) or 'none'}") from None
+    except ValueError as err:
+        raise DmnasError(f"search {exp_id} has a corrupt results file ({err})") from None
+    return meta, results
+
+
+def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs: int | None = None) -> dict[str, Any]:
+    """Proxy vs full-data agreement for one or more searches, side by side; printed and written."""
+    from .ground_truth import GroundTruthStore
+    from .report import ProxyScores, build_rows, markdown, write_report
+
+    store = GroundTruthStore(workdir / "ground_truth")
+    loaded = [load_search(workdir, i) for i in ids]
+    first = loaded[0][0]
+    full_recipe = TrainRecipe(**first["full_recipe"])
+    if full_epochs is not None:
+        full_recipe = replace(full_recipe, epochs=full_epochs)
+    fingerprints = {m["fingerprint"] for m, _ in loaded}
+    if len(fingerprints) > 1:
+        raise DmnasError(f"searches {', '.join(ids)} use different datasets/splits; report them separately")
+    full = store.all(first["fingerprint"], full_recipe)
+    proxies = []
+    for meta, results in loaded:
+        recs = [t["record"] for t in results["trials"] if t["record"]]
+        label = f"{meta['proxy']}" + (f" ipc{meta['ipc']}" if meta["proxy"] != "full" else f" {meta['proxy_recipe']['epochs'] if meta['proxy'] != 'full' else meta['full_recipe']['epochs']}ep") + f" ({meta['id']})"
+        proxies.append(ProxyScores(label, meta["id"], meta["proxy"], {r["arch"]: r["val_acc"] for r in recs},
+                                   {r["arch"]: float(r["train_seconds"]) for r in recs},
+                                   recs[0]["images"] if recs else 0, results["failed"]))
+    rows = build_rows(proxies, full)
+    out = workdir / "reports" / "+".join(ids)
+    paths = write_report(out, rows, proxies, full, int(first["full_images"]), full_recipe.to_dict())
+    print(markdown(rows, int(first["full_images"]), full_recipe.to_dict()))
+    for kind, p in paths.items():
+        print(f"report {kind}: {p}")
+    return {"rows": rows, "paths": paths}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    make_report(args.ids, (args.workdir or default_workdir()).resolve(), args.quiet, args.full_epochs)
+    return 0
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_common
+
+    p.description = "Rank agreement of finished searches with the full-data ground truth, side by side."
+    add_common(p)
+    p.add_argument("ids", nargs="+", help="search/experiment ids (see experiments/searches/)")
+    p.add_argument("--full-epochs", type=int, default=None, help="ground-truth recipe epochs (default: the first search's)")
+    add_workdir(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from nni.experiment import Experiment
+
+    from .experiment import choose_port
+
+    port = choose_port(args.port)
+    try:
+        exp = Experiment(None, id=args.id)
+        print(f"web UI of experiment {args.id}: http://127.0.0.1:{port} (Ctrl-C closes it)", flush=True)
+        exp.view(port=port, non_blocking=False)
+    except (RuntimeError, ValueError) as err:
+        raise DmnasError(f"cannot open experiment {args.id}: {err}") from None
+    return 0
+
+
+def add_view_args(p: argparse.ArgumentParser) -> None:
+    from ..cli import add_common
+
+    p.description = "Reopen a finished experiment's NNI web UI (read-only) until Ctrl-C."
+    add_common(p)
+    p.add_argument("id", help="experiment id printed by `dmnas search`")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_view)
+
+
+def register() -> dict[str, Callable[[argparse.ArgumentParser], None]]:
+    return {"search": add_search_args, "report": add_report_args, "view": add_view_args}

@@ -1,0 +1,112 @@
+"""Real NNI experiments (local training service, web server on 127.0.0.1) on a tiny space."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nni")
+pytestmark = [pytest.mark.nni, pytest.mark.slow]
+
+from dmnas.search.experiment import ExperimentSettings, choose_port, run_experiment  # noqa: E402
+from dmnas.search.space import load_space  # noqa: E402
+from dmnas.search.trial import TrialContext  # noqa: E402
+from dmnas.train import TrainRecipe  # noqa: E402
+
+TINY_PROXY = ["--ipc", "2", "--iterations", "2", "--batch-real", "16", "--embed-arch", "d1_w8_relu_instancenorm_avgpooling",
+              "--epochs", "4", "--full-epochs", "1"]
+
+
+@pytest.fixture
+def nni_env(fmnist_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    # NNI always keeps its experiment index in ~/nni-experiments: keep tests out of the real home.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for k in ("DMNAS_DATA", "DMNAS_CACHE"):
+        monkeypatch.setenv(k, fmnist_env[k])
+    return dict(fmnist_env, HOME=str(home), DMNAS_WORKDIR=str(tmp_path / "work"))
+
+
+def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, str], tmp_path: Path) -> None:
+    """concurrency 2: NNI's own trial table may mislabel (#5726); dmnas's records must not."""
+    space = load_space("convnet_tiny")
+    search_dir = tmp_path / "search"
+    search_dir.mkdir()
+    TrialContext(proxy="random", data={"name": "fashion_mnist"}, data_dir=None,
+                 recipe=TrainRecipe(epochs=2, strategy="none").to_dict(), device="cpu", seed=0,
+                 results_dir=str(search_dir / "trials"), ground_truth_dir=str(tmp_path / "gt"), ipc=2, threads=1,
+                 ).save(search_dir / "context.json")
+    port = choose_port(18500)
+    seen: dict[str, object] = {}
+
+    def while_running(outcome) -> None:  # noqa: ANN001 - the experiment is still up here
+        for endpoint in ("check-status", "trial-jobs", "metric-data", "job-statistics"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{endpoint}", timeout=30) as r:
+                seen[endpoint] = json.loads(r.read())
+
+    settings = ExperimentSettings(
+        name="dmnas test", nni_space=space.nni_space, space_size=space.size, tuner="grid", max_trials=100,
+        concurrency=2, max_duration="10m", port=port, nni_dir=tmp_path / "nni",
+        trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
+        trial_code_dir=search_dir,
+    )
+    outcome = run_experiment(settings, on_done=while_running, poll_seconds=1.0)
+    assert outcome.status == "DONE"  # GridSearch capped at the grid size: it finishes
+    assert len(outcome.trials) == 4 and len(outcome.succeeded) == 4 and not outcome.failed
+    trained = sorted(t.record["arch"] for t in outcome.succeeded)
+    assert trained == sorted(s.name for s in space.specs())  # every architecture exactly once
+    for t in outcome.succeeded:
+        assert t.tuner_arch == t.record["arch"], "result paired with the wrong architecture"
+    assert seen["check-status"]["status"] in ("DONE", "RUNNING", "NO_MORE_TRIAL")
+    assert len(seen["trial-jobs"]) == 4 and any(m["type"] == "FINAL" for m in seen["metric-data"])
+    # nothing left running
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/check-status", timeout=5)
+
+
+def dmnas(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> None:
+    proc = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "dm", "--concurrency", "2", "--port", "18600",
+                 "--ground-truth", "3", *TINY_PROXY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "search " in out and "4 succeeded, 0 failed" in out
+    assert "ground truth: 3 architectures" in out
+    assert "| dm ipc2 (" in out and "report png_0:" in out
+    exp_id = out.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    work = Path(nni_env["DMNAS_WORKDIR"])
+    report = json.loads((work / "reports" / exp_id / "report.json").read_text())
+    assert report["rows"][0]["agreement"]["n"] == 3
+
+    # a random-subset proxy of the same size, reusing the ground truth, reported side by side
+    proc2 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", "--ground-truth", "3", *TINY_PROXY)
+    assert proc2.returncode == 0, proc2.stderr
+    assert "(3 already known), training 0" in proc2.stdout
+    exp2 = proc2.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    both = dmnas(nni_env, "report", exp_id, exp2)
+    assert both.returncode == 0, both.stderr
+    assert "| dm ipc2 (" in both.stdout and "| random ipc2 (" in both.stdout
+
+
+def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "space.yaml"
+    bad.write_text("depth: {_type: choice, _value: [1]}\nact: {_type: choice, _value: [swish]}\n")
+    for args, message in [
+        (["--space", "nope"], "unknown search space 'nope'; available:"),
+        (["--space", str(bad)], "act value 'swish' is unknown"),
+        (["--tuner", "bohb"], "unknown tuner 'bohb'; valid: grid, random, tpe, evolution"),
+        (["--dataset", "imagenet"], "unknown dataset"),
+        (["--concurrency", "0"], "--concurrency must be positive"),
+    ]:
+        proc = dmnas(nni_env, "search", "--space", "convnet_tiny", *TINY_PROXY, *args, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
