@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def get_or_condense(
         "host": platform.node(),
         "wall_seconds": round(state.seconds, 3),
         "seconds_per_iteration": round(state.seconds / max(1, cfg.iterations), 4),
+        # The median leaves out one-off costs (compilation, warm-up) of the first iterations.
+        "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4) if state.iteration_seconds else None,
         "resumed_from_iteration": resume.iteration if resume else 0,
         "loss_history": state.losses,
         "evaluations": {},

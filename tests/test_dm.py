@@ -99,3 +99,12 @@ def test_condense_on_cuda_is_deterministic(tiny_data) -> None:  # noqa: ANN001
     opts = RunOptions(device="cuda")
     a, b = condense(tiny_data, TINY, opts), condense(tiny_data, TINY, opts)
     torch.testing.assert_close(a.images, b.images)
+
+
+@pytest.mark.slow
+def test_compiled_embedding_matches_eager(tiny_data, caplog) -> None:  # noqa: ANN001
+    cfg = replace(TINY, iterations=3, embed=ConvNetSpec(depth=2, width=8))
+    eager = condense(tiny_data, cfg, RunOptions(compile=False))
+    compiled = condense(tiny_data, cfg, RunOptions(compile=True))
+    assert "torch.compile failed" not in caplog.text  # it really ran compiled
+    torch.testing.assert_close(compiled.images, eager.images, rtol=1e-4, atol=1e-4)
