@@ -110,3 +110,49 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
         proc = dmnas(nni_env, "search", "--space", "convnet_tiny", *TINY_PROXY, *args, timeout=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_failed_trials_do_not_stop_the_search(nni_env: dict[str, str], tmp_path: Path) -> None:
+    """Depth-4 nets cannot pool 8x8 images four times: those trials crash, the others finish."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (tmp_path / "imgs" / f"c{c}").mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"c{c}" / f"{i}.png")
+    space = tmp_path / "space.yaml"
+    space.write_text("depth: {_type: choice, _value: [1, 4]}\nwidth: {_type: choice, _value: [4]}\n")
+    proc = dmnas(nni_env, "search", "--space", str(space), "--proxy", "random", "--dataset", f"imagefolder:{tmp_path / 'imgs'}",
+                 "--image-size", "8", "--ipc", "2", "--epochs", "2", "--port", "18700", "--full-epochs", "1", "--ground-truth", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 succeeded, 1 failed" in proc.stdout
+    results = json.loads(next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text())
+    failed = [t for t in results["trials"] if t["status"] == "FAILED"]
+    assert len(failed) == 1 and "too small" in Path(failed[0]["stderr"]).read_text()
+    assert "failed: dmnas.errors.DmnasError" in proc.stderr and "too small" in proc.stderr
+
+
+def test_ctrl_c_stops_the_experiment_and_its_processes(nni_env: dict[str, str]) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "dmnas", "search", "--space", "convnet_tiny", "--proxy", "random",
+                             "--ipc", "2", "--epochs", "20000", "--port", "18800"],
+                            env=nni_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    work = Path(nni_env["DMNAS_WORKDIR"])
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the status line says when a trial is running
+        if "running" in line:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    exp = next(work.glob("searches/*")).name
+    time.sleep(2)
+    left = subprocess.run(["pgrep", "-f", f"{exp}|dmnas.search.trial"], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes left behind: {left}"
+    with pytest.raises(OSError):
+        urllib.request.urlopen("http://127.0.0.1:18800/api/v1/nni/check-status", timeout=5)

@@ -161,3 +161,35 @@ def test_report_files(tmp_path: Path) -> None:
     assert paths["png_0"].read_bytes()[:4] == b"\x89PNG"
     md = markdown(rows, 54000, {})
     assert "| dm ipc10 |" in md and "| random ipc10 |" in md
+
+
+def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:
+    from dmnas.search.experiment import dispatcher_exited
+
+    log_dir = tmp_path / "exp1" / "log"
+    assert not dispatcher_exited(tmp_path, "exp1")
+    log_dir.mkdir(parents=True)
+    (log_dir / "dispatcher.log").write_text("[INFO] Dispatcher started\n")
+    assert not dispatcher_exited(tmp_path, "exp1")
+    (log_dir / "dispatcher.log").write_text("[INFO] Dispatcher started\nTraceback ...\n[INFO] Dispatcher exiting...\n")
+    assert dispatcher_exited(tmp_path, "exp1")
+
+
+def test_grid_trials_are_capped_and_ports_checked() -> None:
+    import socket
+
+    from dmnas.search.experiment import TUNERS, capped_trials, choose_port
+
+    assert capped_trials(TUNERS.get("grid"), 1000, 36) == 36
+    assert capped_trials(TUNERS.get("grid"), None, 36) == 36
+    assert capped_trials(TUNERS.get("tpe"), 100, 36) == 100
+    with pytest.raises(DmnasError):
+        capped_trials(TUNERS.get("grid"), 0, 36)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        if taken < 65000:
+            assert choose_port(taken) > taken
+    with pytest.raises(DmnasError, match="between 1024 and 65535"):
+        choose_port(80)

@@ -116,6 +116,10 @@ def exp_id_for(search_dir: Path) -> str:
 
 
 def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
+    from .experiment import last_error_line
+
+    for t in outcome.failed:
+        print(f"trial {t.trial_id} failed: {last_error_line(t.stderr_path) or 'no stderr'} (log: {t.stderr_path})", file=sys.stderr)
     summary = {
         "experiment": outcome.id, "status": outcome.status, "url": outcome.url,
         "succeeded": len(outcome.succeeded), "failed": len(outcome.failed),

@@ -161,8 +161,30 @@ def collect(port: int, exp_id: str, url: str, status: str) -> ExperimentOutcome:
         if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
             log.warning("trial %s reported %s but parameter %s is %s", job["trialJobId"], record.get("arch"), parameter_id, tuner_arch)
         outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown,
-                                           job.get("stderrPath"), parameter_id, tuner_arch))
+                                           stderr_file(job.get("stderrPath")), parameter_id, tuner_arch))
     return outcome
+
+
+def stderr_file(reported: str | None) -> str | None:
+    """NNI 3.0 reports ``<trial>/stderr`` but the local service writes ``<trial>/trial.stderr``."""
+    if not reported:
+        return None
+    path = Path(reported)
+    for candidate in (path, path.with_name("trial.stderr")):
+        if candidate.is_file():
+            return str(candidate)
+    return reported
+
+
+def last_error_line(stderr_path: str | None) -> str:
+    """The last non-empty line of a trial's stderr: usually the exception."""
+    if not stderr_path:
+        return ""
+    try:
+        lines = [l for l in Path(stderr_path).read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def run_experiment(
