@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 import yaml
 
+from .atomic import torch_save_atomic, write_json_atomic
 from .errors import DmnasError
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,6 @@ class Entry:
     @property
     def grid_path(self) -> Path:
         return self.path / GRID
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 class Cache:
@@ -140,7 +135,7 @@ class Cache:
     def update_manifest(self, key: str, **fields: Any) -> dict[str, Any]:
         manifest = self.load(key).manifest
         manifest.update(fields)
-        _write_json_atomic(self.path(key) / MANIFEST, manifest)
+        write_json_atomic(self.path(key) / MANIFEST, manifest)
         return manifest
 
     def list(self) -> list[dict[str, Any]]:
@@ -167,11 +162,7 @@ class Cache:
         return self.root / f"{key}.partial"
 
     def save_checkpoint(self, key: str, payload: dict[str, Any]) -> None:
-        folder = self.partial_dir(key)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{CHECKPOINT}.{os.getpid()}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, folder / CHECKPOINT)
+        torch_save_atomic(self.partial_dir(key) / CHECKPOINT, payload)
 
     def load_checkpoint(self, key: str) -> dict[str, Any] | None:
         path = self.partial_dir(key) / CHECKPOINT

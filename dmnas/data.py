@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .atomic import torch_save_atomic
 from .errors import DmnasError
 from .registry import Registry
 
@@ -328,13 +329,6 @@ def _load_raw(cfg: DataConfig, data_dir: Path) -> RawSplits:
     return RAW_LOADERS.get(cfg.name)(data_dir, True)
 
 
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> Dataset:
     """Return the normalised splits, preparing (and storing) them on first use."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -352,7 +346,7 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> Dataset:
         raw = _load_raw(cfg, data_dir)
         payload = prepare(cfg, raw)
         try:
-            _atomic_torch_save(payload, path)
+            torch_save_atomic(path, payload)
             log.info("prepared %s from %s -> %s", cfg.name, raw.source, path)
         except OSError as err:
             log.warning("could not store prepared data in %s (%s); it will be rebuilt next time", path, err)

@@ -6,13 +6,13 @@ atomically, so concurrent NNI trials can add results and every later search reus
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..atomic import write_json_atomic
 from ..cache import cache_key
 from ..train import TrainRecipe
 
@@ -46,11 +46,7 @@ class GroundTruthStore:
         recipe_file = folder / "recipe.yaml"
         if not recipe_file.exists():
             recipe_file.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=True))
-        p = self.path(fingerprint, arch, recipe)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-        os.replace(tmp, p)
-        return p
+        return write_json_atomic(self.path(fingerprint, arch, recipe), record)
 
     def all(self, fingerprint: str, recipe: TrainRecipe) -> dict[str, dict[str, Any]]:
         folder = self.folder(fingerprint, recipe)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..atomic import write_json_atomic
 from ..cache import Cache
 from ..data import DataConfig, load_dataset
 from ..evaluate import random_subset
@@ -104,11 +105,7 @@ def run_trial(
         "arch": spec.name, **spec.to_dict(),
         "proxy": ctx.proxy, "images": len(x), "trial_id": trial_id, "fingerprint": data.fingerprint,
     }
-    out = Path(ctx.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{spec.name}__{trial_id}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
-    os.replace(tmp, out / f"{spec.name}__{trial_id}.json")
+    write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
     if ctx.proxy == "full":
         GroundTruthStore(Path(ctx.ground_truth_dir)).put(data.fingerprint, spec.name, recipe, record)
     return record
