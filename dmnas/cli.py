@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -294,10 +295,16 @@ def configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger("nni").setLevel(logging.WARNING)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args)
+    # `kill` gets the same clean stop as Ctrl-C: checkpoint, stop NNI and its trials.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.func(args) or 0)
     except DmnasError as err:

@@ -304,8 +304,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 def cmd_view(args: argparse.Namespace) -> int:
     from nni.experiment import Experiment
 
-    from .experiment import choose_port
+    from .experiment import choose_port, quiet_nni
 
+    quiet_nni()
     port = choose_port(args.port)
     try:
         exp = Experiment(None, id=args.id)

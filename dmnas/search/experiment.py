@@ -187,6 +187,16 @@ def last_error_line(stderr_path: str | None) -> str:
     return lines[-1].strip()[:300] if lines else ""
 
 
+def quiet_nni() -> None:
+    """NNI prints coloured INFO lines to stdout and resets its logger's level on import; dmnas
+    prints what matters itself, so NNI speaks only on warnings unless --verbose."""
+    from nni.runtime.log import silence_stdout
+
+    silence_stdout()
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("nni").setLevel(logging.WARNING)
+
+
 def run_experiment(
     settings: ExperimentSettings,
     on_progress: Callable[[dict[str, int]], None] | None = None,
@@ -200,13 +210,8 @@ def run_experiment(
     until Ctrl-C, which here only closes the UI.
     """
     from nni.experiment import Experiment, RunMode
-    from nni.runtime.log import silence_stdout
 
-    # NNI prints its own coloured INFO lines to stdout and resets its logger's level on import;
-    # dmnas prints what matters itself, so NNI speaks only on warnings unless --verbose.
-    silence_stdout()
-    if not log.isEnabledFor(logging.DEBUG):
-        logging.getLogger("nni").setLevel(logging.WARNING)
+    quiet_nni()
     tuner = TUNERS.get(settings.tuner)
     exp = Experiment("local", id=settings.exp_id)
     c = exp.config
