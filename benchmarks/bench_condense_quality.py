@@ -60,7 +60,9 @@ def main() -> None:
         for it in sorted(args.checkpoints):
             cfg = CondenseConfig(ipc=ipc, iterations=it, strategy=strategy, seed=0)
             t0 = time.perf_counter()
-            state = condense(data, cfg, RunOptions(device=args.device, real_chunk=256, channels_last=True), resume=state)
+            opts = RunOptions(device=args.device, real_chunk=0 if device.type == "cuda" else 256, channels_last=True,
+                              compile=device.type == "cpu" and it > 0)
+            state = condense(data, cfg, opts, resume=state)
             res = evaluate_images("dm", state.images, torch.arange(data.num_classes).repeat_interleave(ipc),
                                   data, spec, recipe, args.eval_runs, 0, device)
             row = {"ipc": ipc, "iterations": it, "dm_mean": res.mean, "dm_std": res.std, "dm_accs": res.accuracies,

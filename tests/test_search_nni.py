@@ -96,6 +96,36 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert both.returncode == 0, both.stderr
     assert "| dm ipc2 (" in both.stdout and "| random ipc2 (" in both.stdout
 
+    # the finished experiment's web UI can be reopened, and closes cleanly on SIGTERM
+    import signal
+    import time
+
+    view = subprocess.Popen([sys.executable, "-m", "dmnas", "view", exp_id, "--port", "18650"], env=nni_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    status = None
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:18650/api/v1/nni/check-status", timeout=5) as r:
+                status = json.loads(r.read())["status"]
+            if status == "VIEWED":
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    assert status == "VIEWED"
+    with urllib.request.urlopen("http://127.0.0.1:18650/api/v1/nni/trial-jobs", timeout=5) as r:
+        assert len(json.loads(r.read())) == 4
+    view.send_signal(signal.SIGTERM)
+    view.communicate(timeout=60)
+    for _ in range(30):  # NNI's manager shuts down shortly after the DELETE
+        try:
+            urllib.request.urlopen("http://127.0.0.1:18650/api/v1/nni/check-status", timeout=5).close()
+        except OSError:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the web UI was still up 30 s after `dmnas view` was stopped")
+
 
 def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "space.yaml"

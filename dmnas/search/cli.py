@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -272,7 +273,9 @@ def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs:
     proxies = []
     for meta, results in loaded:
         recs = [t["record"] for t in results["trials"] if t["record"]]
-        label = f"{meta['proxy']}" + (f" ipc{meta['ipc']}" if meta["proxy"] != "full" else f" {meta['proxy_recipe']['epochs'] if meta['proxy'] != 'full' else meta['full_recipe']['epochs']}ep") + f" ({meta['id']})"
+        # A full-data search used the full recipe; its epochs tell it apart from the ground truth.
+        detail = f"{meta['full_recipe']['epochs']}ep" if meta["proxy"] == "full" else f"ipc{meta['ipc']}"
+        label = f"{meta['proxy']} {detail} ({meta['id']})"
         proxies.append(ProxyScores(label, meta["id"], meta["proxy"], {r["arch"]: r["val_acc"] for r in recs},
                                    {r["arch"]: float(r["train_seconds"]) for r in recs},
                                    recs[0]["images"] if recs else 0, results["failed"]))
@@ -310,10 +313,20 @@ def cmd_view(args: argparse.Namespace) -> int:
     port = choose_port(args.port)
     try:
         exp = Experiment(None, id=args.id)
-        print(f"web UI of experiment {args.id}: http://127.0.0.1:{port} (Ctrl-C closes it)", flush=True)
-        exp.view(port=port, non_blocking=False)
-    except (RuntimeError, ValueError) as err:
+    except ValueError as err:
         raise DmnasError(f"cannot open experiment {args.id}: {err}") from None
+    try:
+        # NNI's blocking view() leaks its detached manager if interrupted while starting; stop it ourselves.
+        exp.view(port=port, non_blocking=True)
+        print(f"web UI of experiment {args.id}: http://127.0.0.1:{port} (Ctrl-C closes it)", flush=True)
+        while True:
+            time.sleep(3600)
+    except RuntimeError as err:
+        raise DmnasError(f"cannot open experiment {args.id}: {err}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exp.stop()
     return 0
 
 
