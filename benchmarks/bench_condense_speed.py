@@ -80,7 +80,7 @@ def dmnas_run(work: Path, iterations: int, env: dict[str, str], device: str, com
     cold, _, _ = run_measured([sys.executable, "-c", probe, str(data_dir)], work, env)
     warm, _, _ = run_measured([sys.executable, "-c", probe, str(data_dir)], work, env)
     cmd = [sys.executable, "-m", "dmnas", "condense", "--ipc", "10", "--iterations", str(iterations), "--device", device, "--compile", compile_,
-           "--data-root", str(data_dir), "--cache-dir", str(work / "cache"), "--checkpoint-every", "0", "-q"]
+           "--data-root", str(data_dir), "--cache-dir", str(work / f"cache-compile-{compile_}"), "--checkpoint-every", "0", "-q"]
     out, wall, rss = run_measured(cmd, work, env)
     entry = Path(next(l for l in out.splitlines() if l.startswith("entry: ")).split(": ", 1)[1])
     manifest = json.loads((entry / "manifest.json").read_text())
