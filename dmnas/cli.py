@@ -239,11 +239,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def search_commands() -> dict[str, Callable[[argparse.ArgumentParser], None]]:
-    """Search-stage commands live in dmnas.search so that NNI is imported only there."""
-    try:
-        from .search.cli import register
-    except ImportError:  # the search stage is optional for condense-only use
-        return {}
+    """Search-stage commands live in dmnas.search (NNI is imported there, only when they run)."""
+    from .search.cli import register
+
     return register()
 
 

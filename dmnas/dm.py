@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
 import torch
@@ -333,7 +333,3 @@ def condense(
 def default_iterations(device: str) -> int:
     """The paper's 20 000 on CUDA; on CPU a budget that finishes in a few minutes."""
     return 20000 if device.startswith("cuda") else 100
-
-
-def resolve_config(cfg: CondenseConfig, **overrides: object) -> CondenseConfig:
-    return replace(cfg, **overrides)

@@ -34,8 +34,3 @@ class ProgressBar:
         elif step % self.every == 0 or step >= total or step == self.first:
             self.stream.write(line + "\n")
             self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()

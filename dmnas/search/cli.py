@@ -93,7 +93,7 @@ class StatusPrinter:
 
     def __call__(self, stats: dict[str, int]) -> None:
         key = tuple(sorted(stats.items()))
-        if self.quiet or key == self.last:
+        if self.quiet or not stats or key == self.last:
             return
         self.last = key
         print(f"{self.label}: " + ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())), file=sys.stderr, flush=True)
@@ -138,6 +138,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from ..augment import default_strategy
     from ..cli import data_config, load_data, obtain_proxy, resolve_device
+    from ..dm import check_ipc
     from .experiment import TUNERS, capped_trials, choose_port, run_experiment
     from .ground_truth import GroundTruthStore, budgeted_sample
     from .space import load_space
@@ -170,8 +171,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
     else:
         data = load_data(args)
-        if ipc > min(len(i) for i in data.class_indices()):
-            raise DmnasError(f"--ipc {ipc} is larger than the smallest class")
+        check_ipc(data, ipc)
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
 
     exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
@@ -195,10 +195,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     (search_dir / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
 
-    final_report: dict[str, Any] = {}
-
-    def finish(_: object = None) -> None:
-        final_report.update(make_report([exp_id], workdir, quiet=args.quiet))
+    def finish() -> None:
+        # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
+        make_report([exp_id], workdir, quiet=args.quiet)
 
     need_gt = args.ground_truth > 0 and args.proxy != "full"
     print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
@@ -232,9 +231,6 @@ def cmd_search(args: argparse.Namespace) -> int:
             if gt_outcome.failed:
                 print(f"ground truth: {len(gt_outcome.failed)} full-data trials failed; see {gt_dir / 'results.json'}")
         else:
-            finish()
-    elif args.proxy == "full" or not need_gt:
-        if not final_report:
             finish()
     views = [exp_id] + ([exp_id_for(workdir / "searches" / f"{exp_id}-gt")] if (workdir / "searches" / f"{exp_id}-gt").is_dir() else [])
     print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
