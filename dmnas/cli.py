@@ -238,7 +238,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def search_commands() -> dict[str, Callable[[argparse.ArgumentParser], None]]:
+def search_commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
     """Search-stage commands live in dmnas.search (NNI is imported there, only when they run)."""
     from .search.cli import register
 
@@ -280,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("rm", help="remove an entry and its checkpoint").add_argument("key", help="key or unique prefix")
     p.set_defaults(func=cmd_cache)
 
-    for name, add in search_commands().items():
-        add(sub.add_parser(name, formatter_class=fmt))
+    for name, (help_text, add) in search_commands().items():
+        add(sub.add_parser(name, help=help_text, formatter_class=fmt))
     return parser
 
 

@@ -336,5 +336,9 @@ def add_view_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_view)
 
 
-def register() -> dict[str, Callable[[argparse.ArgumentParser], None]]:
-    return {"search": add_search_args, "report": add_report_args, "view": add_view_args}
+def register() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
+    return {
+        "search": ("NNI search of a ConvNet space on a proxy, with a correlation report", add_search_args),
+        "report": ("rank agreement of finished searches with full-data training", add_report_args),
+        "view": ("reopen a finished experiment's NNI web UI", add_view_args),
+    }
