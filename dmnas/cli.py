@@ -291,6 +291,8 @@ def configure_logging(args: argparse.Namespace) -> None:
     # Third-party chatter (NNI) stays at warnings unless --verbose.
     if level != logging.DEBUG:
         logging.getLogger("nni").setLevel(logging.WARNING)
+        # torch.compile's C++ toolchain probe warns about CUDA_HOME on CPU-only machines; harmless.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
