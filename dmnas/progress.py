@@ -26,8 +26,8 @@ class ProgressBar:
         width = 24
         filled = int(width * step / max(total, 1))
         eta = (total - step) / rate if rate > 0 else float("nan")
-        line = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{total} "
-                f"loss {loss:.4f} {rate:.2f} it/s eta {eta:.0f}s")
+        speed = f"{rate:.2f} it/s eta {eta:.0f}s" if rate > 0 else "measuring it/s"
+        line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{total} loss {loss:.4f} {speed}"
         if self.tty:
             self.stream.write("\r" + line + ("\n" if step >= total else ""))
             self.stream.flush()
