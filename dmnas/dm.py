@@ -254,7 +254,8 @@ def condense(
 ) -> CondenseState:
     """Run DM from scratch or from ``resume``; returns the final state (images on CPU).
 
-    On KeyboardInterrupt the current state is checkpointed before the interrupt propagates.
+    SIGINT/SIGTERM stop the loop at the next iteration boundary: the state is checkpointed, then
+    KeyboardInterrupt propagates (so a rerun resumes to exactly the uninterrupted result).
     """
     check_ipc(data, cfg.ipc)
     device = torch.device(opts.device)
