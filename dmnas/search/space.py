@@ -87,6 +87,5 @@ def load_space(name_or_path: str, folder: Path = SPACES_DIR) -> SearchSpace:
     except yaml.YAMLError as err:
         raise DmnasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     space = SearchSpace(path.stem, path.resolve(), validate(raw, str(path)))
-    for spec in space.specs():  # also rejects combinations such as groupnorm with width 6
-        pass
+    space.specs()  # building every spec rejects bad combinations, e.g. groupnorm with width 6
     return space
