@@ -86,13 +86,13 @@ def recipes(args: argparse.Namespace, strategy: str) -> tuple[TrainRecipe, Train
 
 
 class StatusPrinter:
-    """One line whenever the trial counts change."""
+    """One line whenever trials finish (or the first start): running counts alone flicker too often."""
 
     def __init__(self, label: str, quiet: bool) -> None:
         self.label, self.quiet, self.last = label, quiet, None
 
     def __call__(self, stats: dict[str, int]) -> None:
-        key = tuple(sorted(stats.items()))
+        key = tuple(sorted((k, v) for k, v in stats.items() if k not in ("RUNNING", "WAITING")))
         if self.quiet or not stats or key == self.last:
             return
         self.last = key
