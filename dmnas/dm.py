@@ -111,11 +111,19 @@ def dm_loss(real_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: to
     return ((real_means - syn_means) ** 2).sum()
 
 
+def segment_sum(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
+    """Row sums of ``x`` per group index, shape (n_groups, D)."""
+    return torch.zeros(n_groups, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, groups, x)
+
+
+def divide_by_counts(sums: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Turn per-group sums into means (groups must all be non-empty)."""
+    return sums / torch.bincount(groups, minlength=sums.shape[0]).to(sums.dtype).unsqueeze(1)
+
+
 def segment_mean(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
     """Row means of ``x`` per group index (groups must all be non-empty)."""
-    sums = torch.zeros(n_groups, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, groups, x)
-    counts = torch.bincount(groups, minlength=n_groups).to(x.dtype).unsqueeze(1)
-    return sums / counts
+    return divide_by_counts(segment_sum(x, groups, n_groups), groups)
 
 
 def initial_images(data: Dataset, cfg: CondenseConfig, gen: torch.Generator) -> torch.Tensor:
@@ -180,13 +188,11 @@ def real_class_means(
         if chunk <= 0 or chunk >= len(images):
             feats = embed(images).float()
             return segment_mean(feats, groups, n_classes)
-        sums = None
-        for start in range(0, len(images), chunk):
-            f = embed(images[start:start + chunk]).float()
-            part = torch.zeros(n_classes, f.shape[1], device=f.device).index_add_(0, groups[start:start + chunk], f)
-            sums = part if sums is None else sums.add_(part)
-        counts = torch.bincount(groups, minlength=n_classes).float().unsqueeze(1)
-        return sums / counts
+        sums = sum(
+            segment_sum(embed(images[start:start + chunk]).float(), groups[start:start + chunk], n_classes)
+            for start in range(0, len(images), chunk)
+        )
+        return divide_by_counts(sums, groups)
 
 
 @contextlib.contextmanager
