@@ -158,7 +158,9 @@ def test_failed_trials_do_not_stop_the_search(nni_env: dict[str, str], tmp_path:
                  "--image-size", "8", "--ipc", "2", "--epochs", "2", "--port", "18700", "--full-epochs", "1", "--ground-truth", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 succeeded, 1 failed" in proc.stdout
-    results = json.loads(next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text())
+    # The ground-truth experiment has its own "<id>-gt" folder; the failed trial belongs to the search's.
+    (search_dir,) = [p for p in (Path(nni_env["DMNAS_WORKDIR"]) / "searches").iterdir() if not p.name.endswith("-gt")]
+    results = json.loads((search_dir / "results.json").read_text())
     failed = [t for t in results["trials"] if t["status"] == "FAILED"]
     assert len(failed) == 1 and "too small" in Path(failed[0]["stderr"]).read_text()
     assert "failed: dmnas.errors.DmnasError" in proc.stderr and "too small" in proc.stderr

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import yaml
 
+from ..atomic import write_json_atomic
 from ..errors import DmnasError
 from ..train import TrainRecipe
 
@@ -129,7 +130,8 @@ def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
                     "parameter_id": t.parameter_id, "tuner_arch": t.tuner_arch,
                     "record": t.record, "stderr": t.stderr_path} for t in outcome.trials],
     }
-    (search_dir / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    # Atomic: `dmnas report` may read this file while a later search rewrites its own.
+    write_json_atomic(search_dir / "results.json", summary)
     return summary
 
 
