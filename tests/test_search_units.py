@@ -175,6 +175,16 @@ def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:
     assert dispatcher_exited(tmp_path, "exp1")
 
 
+def test_search_ends_only_when_every_issued_parameter_has_run() -> None:
+    from dmnas.search.experiment import tuner_exhausted
+
+    # The CI case: tuner done, two trials finished, its third parameter still queued in NNI.
+    assert not tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2}, parameters_issued=3)
+    assert not tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2, "RUNNING": 1}, parameters_issued=3)
+    assert tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2, "FAILED": 1}, parameters_issued=3)
+    assert not tuner_exhausted("RUNNING", {"SUCCEEDED": 3}, parameters_issued=3)
+
+
 def test_grid_trials_are_capped_and_ports_checked() -> None:
     import socket
 

@@ -123,6 +123,20 @@ def rest_get(port: int, path: str) -> Any:
         return json.loads(resp.read())
 
 
+def tuner_exhausted(status: str, stats: dict[str, int], parameters_issued: int) -> bool:
+    """True once a tuner that ran out of parameters has nothing left to run.
+
+    NNI never moves such an experiment to DONE, so we must end it ourselves. But the tuner says
+    "no more" while its last parameters may still sit in the manager's queue, invisible to
+    ``job-statistics`` until the next submission round: every parameter the tuner issued
+    (``nextSequenceId``) must have become a trial job, and none may still be running.
+    """
+    if status not in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
+        return False
+    running = stats.get("RUNNING", 0) + stats.get("WAITING", 0) + stats.get("UNKNOWN", 0)
+    return running == 0 and sum(stats.values()) >= parameters_issued
+
+
 def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
     """The tuner process logs this line when it stops; during a run that means it crashed."""
     log_file = nni_dir / exp_id / "log" / "dispatcher.log"
@@ -243,8 +257,7 @@ def run_experiment(
                 break
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
-            running = stats.get("RUNNING", 0) + stats.get("WAITING", 0)
-            if status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and running == 0:
+            if tuner_exhausted(status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))):
                 break
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
                 raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
