@@ -304,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args)
     # `kill` gets the same clean stop as Ctrl-C: checkpoint, stop NNI and its trials.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.func(args) or 0)
     except DmnasError as err:

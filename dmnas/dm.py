@@ -202,7 +202,8 @@ def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
     if threading.current_thread() is not threading.main_thread():
         yield flag.is_set
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A signal the parent chose to ignore (`cmd &` in a script ignores SIGINT) stays ignored.
+    previous = {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(sig)) is not signal.SIG_IGN}
 
     def handler(signum: int, frame: object) -> None:
         flag.set()

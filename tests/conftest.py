@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -42,3 +46,18 @@ def fmnist_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     data_dir = Path(os.environ.get("DMNAS_TEST_DATA", "/tmp/dmnas-test-data"))
     env = dict(os.environ, DMNAS_DATA=str(data_dir), DMNAS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
     return env
+
+
+@pytest.fixture
+def start_dmnas() -> Callable[..., subprocess.Popen[str]]:
+    """Start ``python -m dmnas ARGS`` as a terminal would, so that SIGINT acts as Ctrl-C.
+
+    A child of a backgrounded shell (``cmd &``, as some CI runners start the suite) inherits an
+    ignored SIGINT, which dmnas respects; the tests of Ctrl-C handling must not depend on that.
+    """
+
+    def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "dmnas", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    return start

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -79,7 +80,7 @@ def test_bad_input_gives_one_line_and_non_zero_exit(fmnist_env: dict[str, str], 
     assert fixed.returncode == 0 and fixed.stdout.startswith("condensed: ")
 
 
-def test_interrupted_run_resumes_to_identical_images(fmnist_env: dict[str, str], tmp_path: Path) -> None:
+def test_interrupted_run_resumes_to_identical_images(fmnist_env: dict[str, str], tmp_path: Path, start_dmnas: Callable[..., subprocess.Popen[str]]) -> None:
     args = ["condense", "--ipc", "2", "--iterations", "30", "--batch-real", "32", "--checkpoint-every", "1",
             "--embed-arch", "d2_w16_relu_instancenorm_avgpooling", "-q"]
     reference_env = dict(fmnist_env, DMNAS_CACHE=str(tmp_path / "reference"))
@@ -87,8 +88,7 @@ def test_interrupted_run_resumes_to_identical_images(fmnist_env: dict[str, str],
     assert reference.returncode == 0, reference.stderr
     expected = torch.load(entry_dir(reference.stdout) / "images.pt")["images"]
 
-    proc = subprocess.Popen([sys.executable, "-m", "dmnas", *args], env=fmnist_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_dmnas(fmnist_env, *args)
     cache = Path(fmnist_env["DMNAS_CACHE"])
     deadline = time.time() + 120
     while not list(cache.glob("*.partial/checkpoint.pt")) and time.time() < deadline:

@@ -108,3 +108,23 @@ def test_compiled_embedding_matches_eager(tiny_data, caplog) -> None:  # noqa: A
     compiled = condense(tiny_data, cfg, RunOptions(compile=True))
     assert "torch.compile failed" not in caplog.text  # it really ran compiled
     torch.testing.assert_close(compiled.images, eager.images, rtol=1e-4, atol=1e-4)
+
+
+def test_interrupts_become_a_flag_and_ignored_signals_stay_ignored() -> None:
+    import os
+    import signal
+
+    from dmnas.dm import _deferred_interrupts
+
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for `dmnas ... &` started from a script
+    try:
+        with _deferred_interrupts() as interrupted:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not interrupted()
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert interrupted()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is old_term
+    finally:
+        signal.signal(signal.SIGINT, old_int)

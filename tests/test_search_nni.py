@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -166,13 +167,12 @@ def test_failed_trials_do_not_stop_the_search(nni_env: dict[str, str], tmp_path:
     assert "failed: dmnas.errors.DmnasError" in proc.stderr and "too small" in proc.stderr
 
 
-def test_ctrl_c_stops_the_experiment_and_its_processes(nni_env: dict[str, str]) -> None:
+def test_ctrl_c_stops_the_experiment_and_its_processes(nni_env: dict[str, str], start_dmnas: Callable[..., subprocess.Popen[str]]) -> None:
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "dmnas", "search", "--space", "convnet_tiny", "--proxy", "random",
-                             "--ipc", "2", "--epochs", "20000", "--port", "18800"],
-                            env=nni_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random",
+                       "--ipc", "2", "--epochs", "20000", "--port", "18800")
     work = Path(nni_env["DMNAS_WORKDIR"])
     assert proc.stderr is not None
     for line in proc.stderr:  # the status line says when a trial is running
