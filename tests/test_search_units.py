@@ -183,6 +183,8 @@ def test_search_ends_only_when_every_issued_parameter_has_run() -> None:
     assert not tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2, "RUNNING": 1}, parameters_issued=3)
     assert tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2, "FAILED": 1}, parameters_issued=3)
     assert not tuner_exhausted("RUNNING", {"SUCCEEDED": 3}, parameters_issued=3)
+    # NNI's own trial cap: NNI itself moves on to DONE
+    assert not tuner_exhausted("NO_MORE_TRIAL", {"SUCCEEDED": 3}, parameters_issued=3)
 
 
 def test_grid_trials_are_capped_and_ports_checked() -> None:

@@ -126,12 +126,13 @@ def rest_get(port: int, path: str) -> Any:
 def tuner_exhausted(status: str, stats: dict[str, int], parameters_issued: int) -> bool:
     """True once a tuner that ran out of parameters has nothing left to run.
 
-    NNI never moves such an experiment to DONE, so we must end it ourselves. But the tuner says
-    "no more" while its last parameters may still sit in the manager's queue, invisible to
-    ``job-statistics`` until the next submission round: every parameter the tuner issued
-    (``nextSequenceId``) must have become a trial job, and none may still be running.
+    NNI never moves such an experiment to DONE (it does so only for its own trial or duration
+    cap, status NO_MORE_TRIAL), so we must end it ourselves. But the tuner says "no more" while
+    its last parameters may still sit in the manager's queue, invisible to ``job-statistics``
+    until the next submission round: every parameter the tuner issued (``nextSequenceId``) must
+    have become a trial job, and none may still be running.
     """
-    if status not in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
+    if status != "TUNER_NO_MORE_TRIAL":
         return False
     running = stats.get("RUNNING", 0) + stats.get("WAITING", 0) + stats.get("UNKNOWN", 0)
     return running == 0 and sum(stats.values()) >= parameters_issued
@@ -258,6 +259,7 @@ def run_experiment(
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
             if tuner_exhausted(status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))):
+                status = "DONE"  # every trial the tuner could give has finished
                 break
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
                 raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
