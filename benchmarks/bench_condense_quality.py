@@ -26,7 +26,7 @@ import torch
 
 from dmnas.augment import default_strategy
 from dmnas.data import DataConfig, load_dataset
-from dmnas.dm import CondenseConfig, RunOptions, condense
+from dmnas.dm import CondenseConfig, RunOptions, condense, default_real_chunk
 from dmnas.evaluate import evaluate_images, random_subset
 from dmnas.models import ConvNetSpec
 from dmnas.train import TrainRecipe
@@ -60,7 +60,7 @@ def main() -> None:
         for it in sorted(args.checkpoints):
             cfg = CondenseConfig(ipc=ipc, iterations=it, strategy=strategy, seed=0)
             t0 = time.perf_counter()
-            opts = RunOptions(device=args.device, real_chunk=0 if device.type == "cuda" else 256, channels_last=True,
+            opts = RunOptions(device=args.device, real_chunk=default_real_chunk(device.type), channels_last=True,
                               compile=device.type == "cpu" and it > 0)
             state = condense(data, cfg, opts, resume=state)
             res = evaluate_images("dm", state.images, torch.arange(data.num_classes).repeat_interleave(ipc),

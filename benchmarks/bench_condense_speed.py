@@ -86,7 +86,8 @@ def dmnas_run(work: Path, iterations: int, env: dict[str, str], device: str, com
     manifest = json.loads((entry / "manifest.json").read_text())
     return {"seconds_per_iteration": manifest["median_seconds_per_iteration"],
             "mean_seconds_per_iteration_incl_warmup": manifest["seconds_per_iteration"], "data_ready_seconds": float(warm.strip().splitlines()[-1]),
-            "data_first_prepare_seconds": float(cold.strip().splitlines()[-1]), "peak_rss_mib": rss, "wall_seconds": wall}
+            "data_first_prepare_seconds": float(cold.strip().splitlines()[-1]), "peak_rss_mib": rss, "wall_seconds": wall,
+            "run_options": manifest["config"]["run"]}
 
 
 def main() -> None:
@@ -116,7 +117,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "condense_speed.json").write_text(json.dumps(result, indent=2))
     md = [f"# DM condensation speed: dmnas vs reference main_DM.py\n", f"- command: `{result['command']}`",
-          f"- machine: {result['machine']}", f"- date: {result['date']}", f"- settings: {result['settings']}\n",
+          f"- machine: {result['machine']}", f"- date: {result['date']}", f"- settings: {result['settings']}",
+          f"- dmnas run options (defaults for the device): {json.dumps(ours['run_options'], sort_keys=True)}\n",
           "| | reference | dmnas (--compile on) | ratio | dmnas --compile off | ratio |", "|---|---|---|---|---|---|",
           f"| seconds / DM iteration (dmnas: median) | {reference['seconds_per_iteration']:.2f} | {ours['seconds_per_iteration']:.2f} | {result['speedup_per_iteration']:.2f}x faster "
           f"| {eager['seconds_per_iteration']:.2f} | {result['speedup_per_iteration_no_compile']:.2f}x faster |",

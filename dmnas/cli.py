@@ -61,7 +61,7 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     r.add_argument("--cache-dir", type=Path, default=None, help="proxy-set cache (default: $DMNAS_CACHE or ./condensed_cache)")
     r.add_argument("--checkpoint-every", type=int, default=50, help="iterations between resumable checkpoints")
-    r.add_argument("--real-chunk", type=int, default=None, help="real images per forward (default: batch-real on CPU, all on CUDA)")
+    r.add_argument("--real-chunk", type=int, default=None, help="real images per forward; 0 = all classes at once (default: 16 on CPU, cache-sized; 0 on CUDA)")
     r.add_argument("--force", action="store_true", help="recompute even if the entry is cached (or corrupt)")
     r.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
                    help="torch.compile the embedding net; auto = on for CPU runs of >= 50 iterations (compiling takes ~30 s)")
@@ -118,10 +118,10 @@ def condense_config(args: argparse.Namespace, device: str):  # noqa: ANN201
 COMPILE_MIN_ITERATIONS = 50  # below this the ~30 s compile costs more than it saves on a CPU
 
 
-def run_options(args: argparse.Namespace, device: str, batch_real: int, iterations: int):  # noqa: ANN201
-    from .dm import RunOptions
+def run_options(args: argparse.Namespace, device: str, iterations: int):  # noqa: ANN201
+    from .dm import RunOptions, default_real_chunk
 
-    chunk = args.real_chunk if args.real_chunk is not None else (0 if device.startswith("cuda") else batch_real)
+    chunk = args.real_chunk if args.real_chunk is not None else default_real_chunk(device)
     compile_ = args.compile == "on" or (args.compile == "auto" and device == "cpu" and iterations >= COMPILE_MIN_ITERATIONS)
     return RunOptions(device=device, real_chunk=chunk, checkpoint_every=args.checkpoint_every, channels_last=True, compile=compile_)
 
@@ -154,7 +154,7 @@ def obtain_proxy(args: argparse.Namespace, quiet: bool):  # noqa: ANN201
     cfg = condense_config(args, device)
     cache = cache_for(args)
     data = load_data(args)
-    opts = run_options(args, device, cfg.batch_real, cfg.iterations)
+    opts = run_options(args, device, cfg.iterations)
     if not device.startswith("cuda") and args.iterations is None:
         log.info("CPU run: %d DM iterations by default (the paper's 20000 are meant for CUDA; set --iterations)", cfg.iterations)
     bar = ProgressBar(f"condense {data.name} ipc={cfg.ipc}", enabled=not quiet)

@@ -341,3 +341,16 @@ def condense(
 def default_iterations(device: str) -> int:
     """The paper's 20 000 on CUDA; on CPU a budget that finishes in a few minutes."""
     return 20000 if device.startswith("cuda") else 100
+
+
+# On a CPU the first conv of a chunk of 256 real images writes ~134 MB (256 x 128 ch x 32 x 32
+# floats), far past the L3 cache, and the norm/pool after it then stream that from memory: a
+# memory-bound first layer took half of every iteration. 16 images (~8 MB) stay in cache: the
+# real branch ran 1.5x faster on the 2-core benchmark machine (benchmarks/results/real_chunk.md).
+CPU_REAL_CHUNK = 16
+
+
+def default_real_chunk(device: str) -> int:
+    """Real images per forward: all classes in one batch on CUDA, cache-sized chunks on CPU."""
+    return 0 if device.startswith("cuda") else CPU_REAL_CHUNK
+
