@@ -78,27 +78,43 @@ class ConvNetSpec:
         return cls(**params)  # type: ignore[arg-type]
 
 
+def block_geometry(spec: ConvNetSpec, in_shape: Shape) -> tuple[list[tuple[int, Shape]], Shape]:
+    """(conv padding, shape after the conv) of every block, and the final feature-map shape.
+
+    Raises DmnasError when pooling would shrink the map below 1x1, so a search can reject such
+    architectures before any trial starts.
+    """
+    blocks: list[tuple[int, Shape]] = []
+    channels, height, width = in_shape
+    for d in range(spec.depth):
+        # Single-channel 28x28 inputs are padded to 32x32 by the first conv (as in the
+        # papers' ConvNet), so depth 4 with pooling still leaves a 2x2 map.
+        pad = 3 if channels == 1 and d == 0 else 1
+        channels, height, width = spec.width, height + 2 * pad - 2, width + 2 * pad - 2
+        blocks.append((pad, (channels, height, width)))
+        if spec.pool != "none":
+            if min(height, width) < 2:
+                raise DmnasError(f"{spec.name}: input {in_shape} is too small for {spec.depth} pooling layers")
+            height, width = height // 2, width // 2
+    return blocks, (channels, height, width)
+
+
 class ConvNet(nn.Module):
     """``depth`` blocks of conv3x3 -> norm -> act -> pool, then a linear classifier."""
 
     def __init__(self, spec: ConvNetSpec, in_shape: Shape, num_classes: int) -> None:
         super().__init__()
         self.spec = spec
-        channels, height, width = in_shape
+        blocks, (channels, height, width) = block_geometry(spec, in_shape)
         layers: list[nn.Module] = []
-        for d in range(spec.depth):
-            # Single-channel 28x28 inputs are padded to 32x32 by the first conv (as in the
-            # papers' ConvNet), so depth 4 with pooling still leaves a 2x2 map.
-            pad = 3 if channels == 1 and d == 0 else 1
-            layers.append(nn.Conv2d(channels, spec.width, kernel_size=3, padding=pad))
-            channels, height, width = spec.width, height + 2 * pad - 2, width + 2 * pad - 2
-            layers.append(NORMS.get(spec.norm)((channels, height, width)))
+        in_channels = in_shape[0]
+        for pad, shape in blocks:
+            layers.append(nn.Conv2d(in_channels, spec.width, kernel_size=3, padding=pad))
+            layers.append(NORMS.get(spec.norm)(shape))
             layers.append(ACTIVATIONS.get(spec.act)())
             if spec.pool != "none":
-                if min(height, width) < 2:
-                    raise DmnasError(f"{spec.name}: input {in_shape} is too small for {spec.depth} pooling layers")
                 layers.append(POOLS.get(spec.pool)())
-                height, width = height // 2, width // 2
+            in_channels = spec.width
         self.features = nn.Sequential(*layers)
         self.feature_dim = channels * height * width
         self.classifier = nn.Linear(self.feature_dim, num_classes)

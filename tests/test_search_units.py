@@ -205,3 +205,28 @@ def test_grid_trials_are_capped_and_ports_checked() -> None:
             assert choose_port(taken) > taken
     with pytest.raises(DmnasError, match="between 1024 and 65535"):
         choose_port(80)
+
+
+def test_spaces_that_pool_images_away_are_rejected() -> None:
+    from dmnas.search.space import check_fits, load_space
+
+    grid = load_space("convnet_grid")
+    check_fits(grid, (1, 28, 28))  # Fashion-MNIST/MNIST: depth 4 with pooling leaves 2x2
+    check_fits(grid, (3, 32, 32))  # CIFAR/SVHN
+    # 8x8: depth 4 with max/avg pooling -> 4 widths x 3 acts x 5 norms x 2 pools
+    with pytest.raises(DmnasError, match="120 of the 720 architectures of convnet_grid pool"):
+        check_fits(grid, (3, 8, 8))
+
+
+def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
+    from dmnas.search.experiment import last_error_line, stderr_file
+
+    trial = tmp_path / "trials" / "AbCdE"
+    trial.mkdir(parents=True)
+    reported = str(trial / "stderr")  # what NNI 3.0's REST API says
+    assert stderr_file(reported) == reported and last_error_line(reported) == ""  # nothing written yet
+    (trial / "trial.stderr").write_text("Traceback (most recent call last):\n  ...\ndmnas.errors.DmnasError: boom\n\n")
+    assert stderr_file(reported) == str(trial / "trial.stderr")
+    assert last_error_line(stderr_file(reported)) == "dmnas.errors.DmnasError: boom"
+    assert stderr_file(None) is None and last_error_line(None) == ""
+    assert stderr_file(None, trial) == str(trial / "trial.stderr")  # a killed trial: NNI reports no path

@@ -143,7 +143,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..dm import check_ipc
     from .experiment import TUNERS, capped_trials, choose_port, run_experiment
     from .ground_truth import GroundTruthStore, budgeted_sample
-    from .space import load_space
+    from .space import check_fits, load_space
     from .trial import TrialContext
 
     # Everything that can be checked before NNI starts, cheapest first.
@@ -167,13 +167,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     proxy_recipe, full_recipe = recipes(args, strategy)
 
     entry_key, cache_dir, ipc = None, None, args.ipc
-    if args.proxy == "dm":
+    data = load_data(args)
+    check_fits(space, data.image_shape)
+    check_ipc(data, ipc)
+    if args.proxy == "dm":  # condensing may take minutes: only once everything else checked out
         data, cfg, _, cache, result = obtain_proxy(args, args.quiet)
         entry_key, cache_dir = result.entry.key, str(cache.root)
         print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
-    else:
-        data = load_data(args)
-        check_ipc(data, ipc)
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
 
     exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it

@@ -147,7 +147,7 @@ def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
         return False
 
 
-def collect(port: int, exp_id: str, url: str, status: str) -> ExperimentOutcome:
+def collect(port: int, exp_id: str, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
     """Pair every final result with the architecture its trial reported itself."""
     jobs = rest_get(port, "trial-jobs")
     metrics = rest_get(port, "metric-data")
@@ -176,16 +176,18 @@ def collect(port: int, exp_id: str, url: str, status: str) -> ExperimentOutcome:
         if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
             log.warning("trial %s reported %s but parameter %s is %s", job["trialJobId"], record.get("arch"), parameter_id, tuner_arch)
         outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown,
-                                           stderr_file(job.get("stderrPath")), parameter_id, tuner_arch))
+                                           stderr_file(job.get("stderrPath"), trials_dir / job["trialJobId"] if trials_dir else None),
+                                           parameter_id, tuner_arch))
     return outcome
 
 
-def stderr_file(reported: str | None) -> str | None:
-    """NNI 3.0 reports ``<trial>/stderr`` but the local service writes ``<trial>/trial.stderr``."""
-    if not reported:
-        return None
-    path = Path(reported)
-    for candidate in (path, path.with_name("trial.stderr")):
+def stderr_file(reported: str | None, trial_dir: Path | None = None) -> str | None:
+    """The trial's real stderr file. NNI 3.0 reports ``<trial>/stderr`` but the local service
+    writes ``<trial>/trial.stderr``, and for a killed (USER_CANCELED) trial it reports nothing."""
+    candidates = [Path(reported), Path(reported).with_name("trial.stderr")] if reported else []
+    if trial_dir is not None:
+        candidates.append(trial_dir / "trial.stderr")
+    for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
     return reported
@@ -264,7 +266,8 @@ def run_experiment(
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
                 raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
             time.sleep(poll_seconds)
-        outcome = collect(settings.port, exp.id, url, status)
+        # The local training service's layout under the experiment folder.
+        outcome = collect(settings.port, exp.id, url, status, settings.nni_dir / exp.id / "environments" / "local-env" / "trials")
         if on_done is not None:
             on_done(outcome)
         if keep_ui:

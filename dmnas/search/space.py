@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from ..errors import DmnasError
-from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec
+from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry
 
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 FIELDS = ("depth", "width", "act", "norm", "pool")
@@ -37,6 +37,20 @@ class SearchSpace:
         for entry in self.nni_space.values():
             n *= len(entry["_value"])
         return n
+
+
+def check_fits(space: SearchSpace, image_shape: Shape) -> None:
+    """Reject a space whose architectures cannot all run on the dataset's images, before NNI
+    starts: otherwise each of them would become a failed trial."""
+    unfit = []
+    for spec in space.specs():
+        try:
+            block_geometry(spec, image_shape)
+        except DmnasError:
+            unfit.append(spec.name)
+    if unfit:
+        raise DmnasError(f"{len(unfit)} of the {space.size} architectures of {space.name} pool {tuple(image_shape)} images "
+                         f"below 1x1 (e.g. {unfit[0]}); drop their depth or pooling values from {space.path}")
 
 
 def available_spaces(folder: Path = SPACES_DIR) -> list[str]:
