@@ -18,7 +18,6 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 

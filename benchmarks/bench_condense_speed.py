@@ -82,7 +82,7 @@ def dmnas_run(work: Path, iterations: int, env: dict[str, str], device: str, com
     cmd = [sys.executable, "-m", "dmnas", "condense", "--ipc", "10", "--iterations", str(iterations), "--device", device, "--compile", compile_,
            "--data-root", str(data_dir), "--cache-dir", str(work / f"cache-compile-{compile_}"), "--checkpoint-every", "0", "-q"]
     out, wall, rss = run_measured(cmd, work, env)
-    entry = Path(next(l for l in out.splitlines() if l.startswith("entry: ")).split(": ", 1)[1])
+    entry = Path(next(s for s in out.splitlines() if s.startswith("entry: ")).split(": ", 1)[1])
     manifest = json.loads((entry / "manifest.json").read_text())
     return {"seconds_per_iteration": manifest["median_seconds_per_iteration"],
             "mean_seconds_per_iteration_incl_warmup": manifest["seconds_per_iteration"], "data_ready_seconds": float(warm.strip().splitlines()[-1]),
@@ -116,7 +116,7 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "condense_speed.json").write_text(json.dumps(result, indent=2))
-    md = [f"# DM condensation speed: dmnas vs reference main_DM.py\n", f"- command: `{result['command']}`",
+    md = ["# DM condensation speed: dmnas vs reference main_DM.py\n", f"- command: `{result['command']}`",
           f"- machine: {result['machine']}", f"- date: {result['date']}", f"- settings: {result['settings']}",
           f"- dmnas run options (defaults for the device): {json.dumps(ours['run_options'], sort_keys=True)}\n",
           "| | reference | dmnas (--compile on) | ratio | dmnas --compile off | ratio |", "|---|---|---|---|---|---|",

@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 

@@ -132,7 +132,7 @@ def initial_images(data: Dataset, cfg: CondenseConfig, gen: torch.Generator) -> 
     if cfg.init == "noise":
         return torch.randn(data.num_classes * cfg.ipc, c, h, w, generator=gen)
     picks = []
-    for cls, idx in enumerate(data.class_indices()):
+    for idx in data.class_indices():
         picks.append(idx[torch.randperm(len(idx), generator=gen)[: cfg.ipc]])
     return data.train_x[torch.cat(picks)].clone()
 
@@ -317,7 +317,7 @@ def condense(
             real_groups = real_groups.to(device)
             with _autocast(device, cfg.precision):
                 real = apply_draw(train_x[idx.to(device)], real_groups, draw)
-                real_means = real_class_means(lambda v: embedder(net, v), real, real_groups, n_classes, chunk)
+                real_means = real_class_means(lambda v, n=net: embedder(n, v), real, real_groups, n_classes, chunk)
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
             loss = dm_loss(real_means, syn_feats, syn_groups)
             opt.zero_grad(set_to_none=True)
@@ -353,4 +353,3 @@ CPU_REAL_CHUNK = 16
 def default_real_chunk(device: str) -> int:
     """Real images per forward: all classes in one batch on CUDA, cache-sized chunks on CPU."""
     return 0 if device.startswith("cuda") else CPU_REAL_CHUNK
-

@@ -21,7 +21,7 @@ def dmnas(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.C
 
 
 def entry_dir(stdout: str) -> Path:
-    line = next(l for l in stdout.splitlines() if l.startswith("entry: "))
+    line = next(s for s in stdout.splitlines() if s.startswith("entry: "))
     return Path(line.removeprefix("entry: "))
 
 

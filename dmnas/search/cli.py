@@ -204,7 +204,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     need_gt = args.ground_truth > 0 and args.proxy != "full"
     print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
           f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}", flush=True)
-    outcome = run_experiment(
+    run_experiment(  # its outcome reaches results.json through on_done
         _experiment_settings(f"dmnas {space.name} {args.proxy}", space.nni_space, space.size, args, port, workdir, search_dir,
                              use_gpu, max_trials, args.tuner),
         on_progress=StatusPrinter(f"search {exp_id}", args.quiet),

@@ -198,7 +198,7 @@ def last_error_line(stderr_path: str | None) -> str:
     if not stderr_path:
         return ""
     try:
-        lines = [l for l in Path(stderr_path).read_text(errors="replace").splitlines() if l.strip()]
+        lines = [line for line in Path(stderr_path).read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
     return lines[-1].strip()[:300] if lines else ""
