@@ -173,7 +173,9 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(nni
     def kill_first_trial() -> None:
         deadline = time.time() + 300
         while not killed and time.time() < deadline:
-            pids = subprocess.run(["pgrep", "-f", "dmnas.search.trial"], capture_output=True, text=True).stdout.split()
+            # only this test's trials: their command line names its work folder
+            trial = f"dmnas.search.trial --context {nni_env['DMNAS_WORKDIR']}"
+            pids = subprocess.run(["pgrep", "-f", trial], capture_output=True, text=True).stdout.split()
             if pids:
                 time.sleep(2)  # let it get into training
                 os.kill(int(pids[0]), signal.SIGKILL)
