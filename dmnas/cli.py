@@ -144,15 +144,15 @@ def load_data(args: argparse.Namespace):  # noqa: ANN201
     return load_dataset(data_config(args), args.data_root)
 
 
-def obtain_proxy(args: argparse.Namespace, quiet: bool):  # noqa: ANN201
-    """Shared by condense, evaluate and search: data, config, cached or freshly condensed entry."""
+def obtain_proxy(args: argparse.Namespace, quiet: bool, data=None):  # noqa: ANN001, ANN201
+    """Shared by condense, evaluate and search: data (loaded unless given), config, cached or freshly condensed entry."""
     from .progress import ProgressBar
     from .proxy import get_or_condense
 
     device = resolve_device(args.device)
     cfg = condense_config(args, device)
     cache = cache_for(args)
-    data = load_data(args)
+    data = data if data is not None else load_data(args)
     opts = run_options(args, device, cfg.iterations)
     if not device.startswith("cuda") and args.iterations is None:
         log.info("CPU run: %d DM iterations by default (the paper's 20000 are meant for CUDA; set --iterations)", cfg.iterations)

@@ -171,7 +171,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_fits(space, data.image_shape)
     check_ipc(data, ipc)
     if args.proxy == "dm":  # condensing may take minutes: only once everything else checked out
-        data, cfg, _, cache, result = obtain_proxy(args, args.quiet)
+        _, _, _, cache, result = obtain_proxy(args, args.quiet, data)
         entry_key, cache_dir = result.entry.key, str(cache.root)
         print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
