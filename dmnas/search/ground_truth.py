@@ -1,11 +1,14 @@
-"""Full-data accuracies, keyed by dataset fingerprint, architecture and training recipe.
+"""Full-data accuracies, keyed by dataset fingerprint, training recipe, architecture and seed.
 
-One JSON file per result (``<root>/<fingerprint>/<recipe key>/<arch>.json``), written
-atomically, so concurrent NNI trials can add results and every later search reuses them.
+One JSON file per result (``<root>/<fingerprint>/<recipe key>/<arch>__seed<k>.json``), written
+atomically, so concurrent NNI trials can add results and every later search reuses them. Several
+stores can be read together (the project's own and a shipped table, see :func:`merged`).
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,29 @@ from ..atomic import write_json_atomic
 from ..cache import cache_key
 from ..train import TrainRecipe
 
+log = logging.getLogger(__name__)
+
+# Fields added to TrainRecipe after records were first stored, with the value that reproduces the
+# old behaviour: left out of the key at that value, so older records keep their key.
+LATER_FIELDS: dict[str, object] = {"schedule": "step"}
+# Records of the first layout (``<arch>.json``, one seed) came from trials at the default seed.
+LEGACY_SEED = 0
+
+Records = dict[str, dict[int, dict[str, Any]]]  # arch -> seed -> record
+
 
 def recipe_key(recipe: TrainRecipe) -> str:
-    return cache_key({"recipe": recipe.to_dict()})
+    d = {k: v for k, v in recipe.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    return cache_key({"recipe": d})
+
+
+def record_name(arch: str, seed: int) -> str:
+    return f"{arch}__seed{seed}.json"
+
+
+def parse_record_name(stem: str) -> tuple[str, int] | None:
+    arch, sep, seed = stem.rpartition("__seed")
+    return (arch, int(seed)) if sep and seed.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -28,50 +51,52 @@ class GroundTruthStore:
     def folder(self, fingerprint: str, recipe: TrainRecipe) -> Path:
         return self.root / fingerprint / recipe_key(recipe)
 
-    def path(self, fingerprint: str, arch: str, recipe: TrainRecipe) -> Path:
-        return self.folder(fingerprint, recipe) / f"{arch}.json"
+    def path(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int) -> Path:
+        return self.folder(fingerprint, recipe) / record_name(arch, seed)
 
-    def get(self, fingerprint: str, arch: str, recipe: TrainRecipe) -> dict[str, Any] | None:
-        p = self.path(fingerprint, arch, recipe)
-        try:
-            return json.loads(p.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return None  # a damaged record counts as missing and will be retrained
+    def get(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int) -> dict[str, Any] | None:
+        return self.all(fingerprint, recipe).get(arch, {}).get(seed)
 
-    def put(self, fingerprint: str, arch: str, recipe: TrainRecipe, record: dict[str, Any]) -> Path:
+    def put(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int, record: dict[str, Any]) -> Path:
         folder = self.folder(fingerprint, recipe)
         folder.mkdir(parents=True, exist_ok=True)
         recipe_file = folder / "recipe.yaml"
         if not recipe_file.exists():
             recipe_file.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=True))
-        return write_json_atomic(self.path(fingerprint, arch, recipe), record)
+        return write_json_atomic(self.path(fingerprint, arch, recipe, seed), {**record, "seed": seed})
 
-    def all(self, fingerprint: str, recipe: TrainRecipe) -> dict[str, dict[str, Any]]:
+    def all(self, fingerprint: str, recipe: TrainRecipe) -> Records:
+        """Every readable record of one recipe; first-layout files are renamed to the seeded
+        layout on the way (said in the log), so they are read once more and then like any other."""
         folder = self.folder(fingerprint, recipe)
-        out: dict[str, dict[str, Any]] = {}
+        out: Records = {}
         for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             try:
-                out[p.stem] = json.loads(p.read_text())
-            except ValueError:
-                continue
+                record = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue  # a damaged record counts as missing and will be retrained
+            parsed = parse_record_name(p.stem)
+            if parsed is None:
+                parsed = (p.stem, int(record.get("seed", LEGACY_SEED)))
+                self._migrate(p, *parsed)
+            arch, seed = parsed
+            out.setdefault(arch, {})[seed] = {**record, "seed": seed}
         return out
 
+    def _migrate(self, legacy: Path, arch: str, seed: int) -> None:
+        target = legacy.with_name(record_name(arch, seed))
+        try:
+            if not target.exists():
+                os.replace(legacy, target)
+                log.warning("ground truth: migrated %s (one-seed layout) to %s as seed %d", legacy, target.name, seed)
+        except OSError:
+            pass  # a read-only store (e.g. a shipped table) is still read as it is
 
-def budgeted_sample(scores: dict[str, float], n: int, seed: int = 0) -> list[str]:
-    """The proxy's top ``ceil(n/2)`` picks plus one random architecture from each of
-    ``floor(n/2)`` equal strata of the remaining proxy ranking, so the check covers the whole range."""
-    import numpy as np
 
-    ranked = sorted(scores, key=lambda a: (-scores[a], a))
-    n = max(0, min(n, len(ranked)))
-    n_top = (n + 1) // 2
-    chosen = ranked[:n_top]
-    rest, k = ranked[n_top:], n - n_top
-    if k > 0 and rest:
-        rng = np.random.default_rng(seed)
-        for stratum in np.array_split(np.array(rest, dtype=object), k):
-            if len(stratum):
-                chosen.append(str(stratum[int(rng.integers(len(stratum)))]))
-    return chosen
+def merged(stores: list[GroundTruthStore], fingerprint: str, recipe: TrainRecipe) -> Records:
+    """Records of several stores; where two hold the same (arch, seed), the first store wins."""
+    out: Records = {}
+    for store in reversed(stores):
+        for arch, seeds in store.all(fingerprint, recipe).items():
+            out.setdefault(arch, {}).update(seeds)
+    return out

@@ -73,6 +73,40 @@ def training_set(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]: 
     return entry.images, entry.labels
 
 
+def train_and_score(
+    spec: ConvNetSpec,
+    data,  # noqa: ANN001 - a dmnas.data.Dataset
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: TrainRecipe,
+    seed: int,
+    device: torch.device,
+    report: Callable[[float], None] = lambda acc: None,
+    reports: int = 5,
+) -> dict[str, Any]:
+    """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracies on the validation and test
+    splits. Initialisation and batch order depend only on ``seed``. Shared by trials and the
+    ground-truth table builder, so a shipped record and a ``--proxy full`` trial are one recipe."""
+    gen = torch.Generator().manual_seed(seed)
+    model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
+    every = max(1, recipe.epochs // max(1, reports))
+
+    def on_epoch(epoch: int, m: torch.nn.Module) -> None:
+        if epoch % every == 0 and epoch < recipe.epochs:
+            report(accuracy(m, data.val_x, data.val_y, device))
+
+    result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
+    val_acc = accuracy(model, data.val_x, data.val_y, device)
+    test_acc = accuracy(model, data.test_x, data.test_y, device)
+    return {
+        "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
+        "val_acc": val_acc, "test_acc": test_acc,
+        "train_seconds": round(result.seconds, 3), "params": count_parameters(model),
+        "arch": spec.name, **spec.to_dict(), "seed": seed, "images": len(x), "fingerprint": data.fingerprint,
+        "device": str(device), "threads": torch.get_num_threads(),
+    }
+
+
 def run_trial(
     params: dict[str, Any],
     ctx: TrialContext,
@@ -87,27 +121,11 @@ def run_trial(
     data = load_dataset(DataConfig(**ctx.data), Path(ctx.data_dir) if ctx.data_dir else None)
     x, y = training_set(ctx, data)
     recipe = TrainRecipe(**ctx.recipe)
-    gen = torch.Generator().manual_seed(ctx.seed)
-    model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
-    every = max(1, recipe.epochs // max(1, ctx.reports))
-
-    def on_epoch(epoch: int, m: torch.nn.Module) -> None:
-        if epoch % every == 0 and epoch < recipe.epochs:
-            report(accuracy(m, data.val_x, data.val_y, device))
-
-    result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
-    val_acc = accuracy(model, data.val_x, data.val_y, device)
-    test_acc = accuracy(model, data.test_x, data.test_y, device)
-    record: dict[str, Any] = {
-        "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
-        "val_acc": val_acc, "test_acc": test_acc,
-        "train_seconds": round(result.seconds, 3), "params": count_parameters(model),
-        "arch": spec.name, **spec.to_dict(),
-        "proxy": ctx.proxy, "images": len(x), "trial_id": trial_id, "fingerprint": data.fingerprint,
-    }
+    record = {**train_and_score(spec, data, x, y, recipe, ctx.seed, device, report, ctx.reports),
+              "proxy": ctx.proxy, "trial_id": trial_id}
     write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
     if ctx.proxy == "full":
-        GroundTruthStore(Path(ctx.ground_truth_dir)).put(data.fingerprint, spec.name, recipe, record)
+        GroundTruthStore(Path(ctx.ground_truth_dir)).put(data.fingerprint, spec.name, recipe, ctx.seed, record)
     return record
 
 
