@@ -9,9 +9,8 @@ import pytest
 from scipy import stats
 
 from dmnas.errors import DmnasError
-from dmnas.search.correlation import agreement, average_ranks, kendall_tau_b, spearman, top_k_overlap
-from dmnas.search.ground_truth import GroundTruthStore, budgeted_sample, recipe_key
-from dmnas.search.report import ProxyScores, build_rows, markdown, write_report
+from dmnas.search.correlation import kendall_tau_b, spearman, top_k_overlap
+from dmnas.search.ground_truth import GroundTruthStore
 from dmnas.search.space import load_space
 from dmnas.search.trial import TrialContext, run_trial, spec_from_params
 from dmnas.train import TrainRecipe
@@ -57,16 +56,24 @@ def test_bad_space_files_name_the_offending_entry(tmp_path: Path, content: str, 
 
 
 def test_unknown_space_lists_available() -> None:
-    with pytest.raises(DmnasError, match="available: convnet_grid, convnet_small, convnet_tiny"):
+    with pytest.raises(DmnasError, match="available: convnet_bench, convnet_grid, convnet_small, convnet_tiny"):
         load_space("nasbench")
 
 
-def test_spec_from_params_accepts_fields_or_a_name() -> None:
-    a = spec_from_params({"depth": 2, "width": 16})
-    assert (a.depth, a.width, a.norm) == (2, 16, "instancenorm")
-    assert spec_from_params({"arch": a.name}) == a
+def test_spec_from_params_accepts_fields_a_name_or_a_job() -> None:
+    a, seed = spec_from_params({"depth": 2, "width": 16})
+    assert (a.depth, a.width, a.norm, seed) == (2, 16, "instancenorm", None)
+    assert spec_from_params({"arch": a.name}) == (a, None)
+    assert spec_from_params({"job": f"{a.name}/seed3"}) == (a, 3)
     with pytest.raises(DmnasError):
         spec_from_params({"depth": 2, "kernel": 5})
+    with pytest.raises(DmnasError, match="form <arch>/seed<k>"):
+        spec_from_params({"job": a.name})
+
+
+def test_a_trial_without_parameters_is_an_error_not_the_default_net() -> None:
+    with pytest.raises(DmnasError, match="no parameters"):
+        spec_from_params({})
 
 
 def test_trial_runs_standalone_on_a_proxy(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
@@ -80,14 +87,42 @@ def test_trial_runs_standalone_on_a_proxy(tmp_path: Path, tiny_data, monkeypatch
                        results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), ipc=2, reports=2)
     rec = run_trial({"depth": 1, "width": 4}, ctx, report=reports.append, trial_id="t1")
     assert rec["arch"] == "d1_w4_relu_instancenorm_avgpooling" and rec["images"] == 6
-    assert 0 <= rec["default"] == rec["val_acc"] <= 1 and "test_acc" in rec and rec["params"] > 0
+    assert 0 <= rec["default"] == rec["score"] == rec["val_acc"] <= 1 and "test_acc" in rec and rec["params"] > 0
     assert len(reports) == 1  # at epoch 2 of 4 (the final one is the final result)
     assert json.loads((tmp_path / "res" / f"{rec['arch']}__t1.json").read_text())["val_acc"] == rec["val_acc"]
 
-    full = run_trial({"depth": 1, "width": 4}, TrialContext(**{**ctx.__dict__, "proxy": "full"}), trial_id="t2")
-    assert full["images"] == len(tiny_data.train_x)
+    full = run_trial({"depth": 1, "width": 4}, TrialContext(**{**ctx.__dict__, "proxy": "full", "seeds": 2}), trial_id="t2")
+    assert full["images"] == len(tiny_data.train_x) and full["seeds"] == [0, 1]
     store = GroundTruthStore(tmp_path / "gt")
-    assert store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe))["val_acc"] == full["val_acc"]
+    per_seed = [store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), s)["val_acc"] for s in (0, 1)]
+    assert full["val_acc"] == pytest.approx(sum(per_seed) / 2) and full["seed_scores"] == per_seed
+    # A ground-truth job names its seed; the context's seeds do not apply.
+    job = run_trial({"job": f"{full['arch']}/seed5"}, TrialContext(**{**ctx.__dict__, "proxy": "full"}), trial_id="t3")
+    assert job["seeds"] == [5] and store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), 5)
+
+
+@pytest.mark.parametrize("proxy", ["synflow", "naswot"])
+def test_zero_cost_trials_score_without_training(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                                 proxy: str) -> None:
+    import dmnas.search.trial as trial
+
+    monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
+    ctx = TrialContext(proxy=proxy, data={"name": "fashion_mnist"}, data_dir=None, recipe={}, device="cpu", seed=0,
+                       results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), zero_cost_batch=8, seeds=2)
+    rec = run_trial({"depth": 1, "width": 4, "norm": "batchnorm"}, ctx, trial_id="z")
+    assert rec["proxy"] == proxy and rec["default"] == rec["score"] and len(rec["seed_scores"]) == 2
+    assert "val_acc" not in rec and np.isfinite(rec["score"])
+
+
+def test_early_trial_makes_the_stated_image_passes(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import dmnas.search.trial as trial
+
+    monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
+    ctx = TrialContext(proxy="early", data={"name": "fashion_mnist"}, data_dir=None,
+                       recipe=TrainRecipe(epochs=1, strategy="none", schedule="cosine").to_dict(), device="cpu", seed=0,
+                       results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), early_images=7)
+    rec = run_trial({"depth": 1, "width": 4}, ctx, trial_id="e")
+    assert rec["images"] == 7 and not (tmp_path / "gt").exists()  # early results never enter the ground truth
 
 
 # ---------------------------------------------------------------- correlation
@@ -97,15 +132,12 @@ CASES = [RNG.normal(size=30), np.array([1, 2, 2, 3, 3, 3, 4, 5.0]), RNG.integers
 
 
 @pytest.mark.parametrize("x", CASES)
-def test_spearman_and_kendall_match_scipy(x: np.ndarray) -> None:
-    y = x + RNG.normal(scale=1.0, size=len(x))
-    y = np.round(y, 1)  # ties on both sides
+def test_spearman_and_kendall_are_scipys(x: np.ndarray) -> None:
+    y = np.round(x + RNG.normal(scale=1.0, size=len(x)), 1)  # ties on both sides
     rho, p = spearman(x, y)
     ref = stats.spearmanr(x, y)
-    assert rho == pytest.approx(ref.statistic, abs=1e-12)
-    assert p == pytest.approx(ref.pvalue, rel=1e-6)
+    assert rho == pytest.approx(ref.statistic, abs=1e-12) and p == pytest.approx(ref.pvalue, rel=1e-6)
     assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
-    assert np.allclose(average_ranks(x), stats.rankdata(x))
 
 
 def test_perfect_reversed_and_tied_orderings() -> None:
@@ -114,52 +146,6 @@ def test_perfect_reversed_and_tied_orderings() -> None:
     assert spearman(x, -x)[0] == pytest.approx(-1.0) and kendall_tau_b(x, -x) == pytest.approx(-1.0)
     assert np.isnan(spearman(x, np.ones(10))[0])
     assert top_k_overlap(x, x, 3) == 1.0 and top_k_overlap(x, -x, 3) == 0.0
-
-
-def test_agreement_regret_and_pick() -> None:
-    names = ["a", "b", "c", "d"]
-    ag = agreement(names, np.array([0.9, 0.5, 0.4, 0.1]), np.array([0.7, 0.8, 0.6, 0.5]))
-    assert ag.proxy_pick == "a" and ag.best_arch == "b"
-    assert ag.regret == pytest.approx(0.1)
-    lo, hi = ag.spearman_ci95
-    assert -1 <= lo <= hi <= 1
-
-
-# ---------------------------------------------------------------- ground truth and report
-
-def test_ground_truth_keys(tmp_path: Path) -> None:
-    store = GroundTruthStore(tmp_path)
-    r1, r2 = TrainRecipe(epochs=3), TrainRecipe(epochs=4)
-    assert recipe_key(r1) == recipe_key(TrainRecipe(epochs=3)) != recipe_key(r2)
-    store.put("fp", "archA", r1, {"val_acc": 0.5})
-    assert store.get("fp", "archA", r1) == {"val_acc": 0.5}
-    assert store.get("fp", "archA", r2) is None and store.get("other", "archA", r1) is None
-    assert list(store.all("fp", r1)) == ["archA"]
-    assert (store.folder("fp", r1) / "recipe.yaml").is_file()
-
-
-def test_budgeted_sample_takes_top_picks_and_spans_the_rest() -> None:
-    scores = {f"a{i:02d}": 1 - i / 100 for i in range(40)}  # a00 best
-    picks = budgeted_sample(scores, 8, seed=0)
-    assert picks[:4] == ["a00", "a01", "a02", "a03"] and len(set(picks)) == 8
-    ranks = sorted(int(p[1:]) for p in picks[4:])
-    assert ranks[0] < 13 and ranks[-1] >= 31  # one from each quarter of the rest
-    assert budgeted_sample(scores, 8, seed=0) == picks
-    assert len(budgeted_sample(scores, 100)) == 40
-
-
-def test_report_files(tmp_path: Path) -> None:
-    full = {n: {"val_acc": v, "train_seconds": 10.0} for n, v in zip("abcdef", [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])}
-    p = ProxyScores("dm ipc10", "e1", "dm", {n: v["val_acc"] - 0.3 for n, v in full.items()}, {n: 1.0 for n in full}, 100, 1)
-    q = ProxyScores("random ipc10", "e2", "random", {n: i / 10 for i, n in enumerate("abcdef")}, {n: 1.0 for n in full}, 100, 0)
-    rows = build_rows([p, q], full)
-    assert rows[0].agreement.spearman == pytest.approx(1.0) and rows[1].agreement.spearman == pytest.approx(-1.0)
-    assert rows[0].speedup == pytest.approx(10.0)
-    paths = write_report(tmp_path, rows, [p, q], full, 54000, TrainRecipe().to_dict())
-    assert json.loads(paths["json"].read_text())["rows"][0]["agreement"]["n"] == 6
-    assert paths["png_0"].read_bytes()[:4] == b"\x89PNG"
-    md = markdown(rows, 54000, {})
-    assert "| dm ipc10 |" in md and "| random ipc10 |" in md
 
 
 def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:

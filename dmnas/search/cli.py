@@ -21,7 +21,14 @@ from ..train import TrainRecipe
 log = logging.getLogger(__name__)
 
 PROXY_EPOCHS = 200
-FULL_EPOCHS = 3
+# Full-data (ground-truth) training: see benchmarks/results/full_epochs_study.md for how the
+# length was chosen. The point where the ranking stops changing is a property of the recipe, not
+# of the device, so CPU and CUDA share it; a CUDA user with time to spare may raise it.
+FULL_EPOCHS = {"cpu": 4, "cuda": 4}
+FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")
+CONFIRM = 3
+# The ground-truth table shipped with the repository (an editable install or a checkout).
+SHIPPED_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "ground_truth"
 
 
 def default_workdir() -> Path:
@@ -43,7 +50,9 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     s = p.add_argument_group("search")
     s.add_argument("--space", default="convnet_small", help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file")
-    s.add_argument("--proxy", default="dm", choices=PROXIES, help="DM set, a same-size random real subset, or the full training split")
+    s.add_argument("--proxy", default="dm", choices=PROXIES,
+                   help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
+                        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split")
     s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
     s.add_argument("--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)")
     s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
@@ -51,10 +60,18 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
     s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
     s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
-    s.add_argument("--full-epochs", type=int, default=FULL_EPOCHS, help="epochs of full-data (ground-truth) training")
+    s.add_argument("--full-epochs", type=int, default=None,
+                   help=f"epochs of full-data (ground-truth) training (default {FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})")
+    s.add_argument("--proxy-seeds", type=int, default=1, metavar="K", help="score every candidate at K seeds and rank by the mean")
+    s.add_argument("--full-seeds", type=int, default=2, metavar="K",
+                   help="seeds of every full-data training (K >= 2 gives the noise ceiling)")
     s.add_argument("--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)")
     s.add_argument("--ground-truth", type=int, default=0, metavar="N",
-                   help="also train N architectures on full data: the proxy's top picks plus a stratified sample")
+                   help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
+                        "spread over the proxy ranking) to estimate rank agreement; architectures already known are reused")
+    s.add_argument("--confirm", type=int, default=CONFIRM, metavar="K",
+                   help="with --ground-truth: also train the proxy's top K on full data to confirm the pick (0: none)")
+    add_table(s)
     s.add_argument("--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches")
     add_workdir(s)
     add_data_args(p)
@@ -62,9 +79,32 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_search)
 
 
-def recipes(args: argparse.Namespace, strategy: str) -> tuple[TrainRecipe, TrainRecipe]:
+def add_table(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--table", default=None, metavar="PATH",
+                   help="ground-truth table to read full-data results from (default: the shipped benchmarks/ground_truth "
+                        "when present; 'none' for none)")
+
+
+def table_store(arg: str | None):  # noqa: ANN201
+    """The read-only ground-truth table: --table PATH, 'none', or the shipped one if present."""
+    from .ground_truth import GroundTruthStore
+
+    if arg == "none":
+        return None
+    path = Path(arg) if arg else SHIPPED_TABLE
+    if arg and not path.is_dir():
+        raise DmnasError(f"ground-truth table {path} is not a folder (expected a store with table.json, e.g. {SHIPPED_TABLE})")
+    return GroundTruthStore(path) if path.is_dir() else None
+
+
+def full_epochs_default(device: str) -> int:
+    return FULL_EPOCHS["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def recipes(args: argparse.Namespace, strategy: str, device: str = "cpu") -> tuple[TrainRecipe, TrainRecipe]:
     proxy = TrainRecipe(epochs=args.epochs, strategy=strategy)
-    full = TrainRecipe(epochs=args.full_epochs, strategy=strategy)
+    full_epochs = args.full_epochs if args.full_epochs is not None else full_epochs_default(device)
+    full = replace(FULL_RECIPE, epochs=full_epochs)
     if args.recipe is not None:
         try:
             raw = yaml.safe_load(Path(args.recipe).read_text()) or {}
@@ -142,17 +182,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..cli import data_config, load_data, obtain_proxy, resolve_device
     from ..dm import check_ipc
     from .experiment import TUNERS, capped_trials, choose_port, run_experiment
-    from .ground_truth import GroundTruthStore, budgeted_sample
+    from .ground_truth import GroundTruthStore, merged
+    from .sampling import plan_ground_truth
     from .space import check_fits, load_space
-    from .trial import TrialContext
+    from .trial import TrialContext, job_name
+    from .zero_cost import ZERO_COST
 
     # Everything that can be checked before NNI starts, cheapest first.
     space = load_space(args.space)
     tuner = TUNERS.get(args.tuner)
-    if args.concurrency < 1:
-        raise DmnasError(f"--concurrency must be positive, got {args.concurrency}")
-    if args.ground_truth < 0:
-        raise DmnasError(f"--ground-truth must be >= 0, got {args.ground_truth}")
+    for flag, value, least in (("--concurrency", args.concurrency, 1), ("--ground-truth", args.ground_truth, 0),
+                               ("--confirm", args.confirm, 0), ("--proxy-seeds", args.proxy_seeds, 1),
+                               ("--full-seeds", args.full_seeds, 1)):
+        if value < least:
+            raise DmnasError(f"{flag} must be >= {least}, got {value}")
+    table = table_store(args.table)
     device = resolve_device(args.device)
     max_trials = capped_trials(tuner, args.max_trials if args.max_trials or tuner.exhaustive else 20, space.size)
     port = choose_port(args.port)
@@ -164,7 +208,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     except OSError as err:
         raise DmnasError(f"cannot create --workdir {workdir}: {err.strerror}") from None
     strategy = args.strategy if args.strategy is not None else default_strategy(args.dataset)
-    proxy_recipe, full_recipe = recipes(args, strategy)
+    proxy_recipe, full_recipe = recipes(args, strategy, device)
 
     entry_key, cache_dir, ipc = None, None, args.ipc
     data = load_data(args)
@@ -175,6 +219,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         entry_key, cache_dir = result.entry.key, str(cache.root)
         print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
+    # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
+    early_images = proxy_recipe.epochs * ipc * data.num_classes
+    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(args.proxy, proxy_recipe)
 
     exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
     # The search folder and the NNI experiment share this id.
@@ -183,23 +230,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     gt_store = GroundTruthStore(workdir / "ground_truth")
     ctx = TrialContext(
         proxy=args.proxy, data=data_config(args).__dict__, data_dir=str(args.data_root.resolve()) if args.data_root else None,
-        recipe=(full_recipe if args.proxy == "full" else proxy_recipe).to_dict(), device=device, seed=args.trial_seed,
+        recipe=trial_recipe.to_dict(), device=device, seed=args.trial_seed,
         results_dir=str(search_dir / "trials"), ground_truth_dir=str(gt_store.root), entry_key=entry_key,
         cache_dir=cache_dir, ipc=ipc,
         # Concurrent CPU trials share the cores instead of each spinning up all of them.
         threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // args.concurrency),
+        seeds=args.full_seeds if args.proxy == "full" else args.proxy_seeds, early_images=early_images,
     )
     ctx.save(search_dir / "context.json")
     meta = {"id": exp_id, "space": str(space.path), "space_size": space.size, "proxy": args.proxy, "tuner": args.tuner,
             "max_trials": max_trials, "concurrency": args.concurrency, "dataset": data.name, "fingerprint": data.fingerprint,
             "entry_key": entry_key, "ipc": ipc, "proxy_recipe": proxy_recipe.to_dict(), "full_recipe": full_recipe.to_dict(),
-            "full_images": len(data.train_x), "device": device}
+            "trial_recipe": None if args.proxy in ZERO_COST else trial_recipe.to_dict(), "early_images": early_images,
+            "proxy_seeds": ctx.seeds, "full_seeds": args.full_seeds, "confirm": args.confirm,
+            "table": str(table.root) if table else None, "full_images": len(data.train_x), "device": device}
     (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     (search_dir / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
 
     def finish() -> None:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
-        make_report([exp_id], workdir, quiet=args.quiet)
+        make_report([exp_id], workdir, quiet=args.quiet, table=args.table)
 
     need_gt = args.ground_truth > 0 and args.proxy != "full"
     print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
@@ -216,17 +266,27 @@ def cmd_search(args: argparse.Namespace) -> int:
           + (f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)" if summary["nni_mislabelled"] else ""))
 
     if need_gt:
-        scores = {t["record"]["arch"]: t["record"]["val_acc"] for t in summary["trials"] if t["record"]}
-        wanted = budgeted_sample(scores, args.ground_truth, seed=args.trial_seed)
-        missing = [a for a in wanted if gt_store.get(data.fingerprint, a, full_recipe) is None]
-        print(f"ground truth: {len(wanted)} architectures ({len(wanted) - len(missing)} already known), training {len(missing)} on full data")
+        scores = proxy_scores(summary)[0]
+        plan = plan_ground_truth(scores, space.size, args.ground_truth, args.confirm, list(range(args.full_seeds)),
+                                 seed=args.trial_seed)
+        write_json_atomic(search_dir / "ground_truth_plan.json", plan.to_dict())
+        known = merged([gt_store, *([table] if table else [])], data.fingerprint, full_recipe)
+        missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
+        est = len(missing) * full_seconds_estimate(known)
+        print(f"ground truth ({full_recipe.describe()}, seeds {plan.seeds}): unbiased sample of {len(plan.sample)} "
+              f"(inclusion probability {plan.inclusion_probability:.2f} each) + the proxy's top {len(plan.confirm)} to confirm; "
+              f"{len(plan.jobs()) - len(missing)} of {len(plan.jobs())} trainings already known"
+              + (f" (table {table.root})" if table else "")
+              + (f", training {len(missing)} on full data (about {est / 60:.0f} min at {args.concurrency} at a time on this machine, "
+                 "summed)" if missing else ""))
         if missing:
             gt_dir = workdir / "searches" / f"{exp_id}-gt"
             gt_dir.mkdir(parents=True)
-            replace(ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials")).save(gt_dir / "context.json")
+            replace(ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials"), seeds=1).save(gt_dir / "context.json")
+            jobs = [job_name(a, s) for a, s in missing]
             gt_outcome = run_experiment(
-                _experiment_settings(f"dmnas {space.name} ground truth", {"arch": {"_type": "choice", "_value": missing}},
-                                     len(missing), args, port, workdir, gt_dir, use_gpu, len(missing), "grid"),
+                _experiment_settings(f"dmnas {space.name} ground truth", {"job": {"_type": "choice", "_value": jobs}},
+                                     len(jobs), args, port, workdir, gt_dir, use_gpu, len(jobs), "grid"),
                 on_progress=StatusPrinter(f"ground truth {exp_id}", args.quiet),
                 keep_ui=args.keep_ui, on_done=lambda o: (save_outcome(gt_dir, o), finish()),
             )
@@ -237,6 +297,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     views = [exp_id] + ([exp_id_for(workdir / "searches" / f"{exp_id}-gt")] if (workdir / "searches" / f"{exp_id}-gt").is_dir() else [])
     print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
     return 0
+
+
+def full_seconds_estimate(known: dict[str, dict[int, dict[str, Any]]]) -> float:
+    """Mean training seconds of the full-data records at hand (a rough guide for what is missing)."""
+    secs = [float(r.get("train_seconds", 0.0)) for seeds in known.values() for r in seeds.values()]
+    return sum(secs) / len(secs) if secs else 60.0
+
+
+def proxy_scores(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int]:
+    """arch -> score (mean over repeated trials of one architecture, e.g. from a random tuner),
+    arch -> summed seconds, and how many architectures were scored more than once."""
+    by_arch: dict[str, list[dict[str, Any]]] = {}
+    for t in results["trials"]:
+        if t["record"]:
+            by_arch.setdefault(t["record"]["arch"], []).append(t["record"])
+    scores = {a: sum(r.get("score", r.get("val_acc")) for r in rs) / len(rs) for a, rs in by_arch.items()}
+    seconds = {a: sum(float(r["train_seconds"]) for r in rs) for a, rs in by_arch.items()}
+    return scores, seconds, sum(len(rs) > 1 for rs in by_arch.values())
 
 
 def load_search(workdir: Path, exp_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -253,12 +331,63 @@ def load_search(workdir: Path, exp_id: str) -> tuple[dict[str, Any], dict[str, A
     return meta, results
 
 
-def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs: int | None = None) -> dict[str, Any]:
+def _label(meta: dict[str, Any]) -> str:
+    proxy, seeds = meta["proxy"], meta.get("proxy_seeds", 1)
+    recipe = meta.get("trial_recipe") or {}
+    detail = {
+        "full": f"{recipe.get('epochs')}ep",
+        "early": f"{meta.get('early_images')} img passes",
+        "dm": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
+        "random": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
+    }.get(proxy, "at init")
+    return f"{proxy} {detail}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
+
+
+def ground_truth_for(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdir: Path, table: str | None,
+                     full_recipe: TrainRecipe, archs: set[str], full_images: int):  # noqa: ANN201
+    """Full-data results of ``archs`` from the project's store and the table, and which of them
+    are an unbiased sample: the table's (a seeded uniform sample of its space) and each search's
+    planned sample. Confirmation picks count only for the winner and the best known."""
+    from .ground_truth import GroundTruthStore, merged, recipe_key
+    from .report import GroundTruth
+
+    stores = [GroundTruthStore(workdir / "ground_truth")]
+    tstore = table_store(table)
+    sources: dict[str, int] = {}
+    unbiased: set[str] = set()
+    fingerprint = loaded[0][0]["fingerprint"]
+    records = merged(stores + ([tstore] if tstore else []), fingerprint, full_recipe)
+    known = {a for a in records if a in archs}
+    if tstore:
+        manifest = tstore.root / "table.json"
+        try:
+            sample = set(json.loads(manifest.read_text())["sample"]) if manifest.exists() else set()
+        except (ValueError, KeyError) as err:
+            raise DmnasError(f"ground-truth table manifest {manifest} is corrupt ({err})") from None
+        in_table = merged([tstore], fingerprint, full_recipe)
+        from_table = {a for a in sample & known if a in in_table}
+        if from_table:
+            sources[f"table {tstore.root}"] = len(from_table)
+        unbiased |= from_table
+    for meta, _ in loaded:
+        plan_file = workdir / "searches" / meta["id"] / "ground_truth_plan.json"
+        if plan_file.exists():
+            planned = set(json.loads(plan_file.read_text())["sample"]) & known
+            sources[f"search {meta['id']} sample"] = len(planned)
+            unbiased |= planned
+        if meta["proxy"] == "full" and TrainRecipe(**meta["full_recipe"]) == full_recipe:
+            census = known & archs
+            sources[f"search {meta['id']} (every architecture)"] = len(census)
+            unbiased |= census
+    per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
+    return GroundTruth(per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources)
+
+
+def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs: int | None = None,
+                table: str | None = None, confirm: int | None = None) -> dict[str, Any]:
     """Proxy vs full-data agreement for one or more searches, side by side; printed and written."""
-    from .ground_truth import GroundTruthStore
     from .report import ProxyScores, build_rows, markdown, write_report
 
-    store = GroundTruthStore(workdir / "ground_truth")
     loaded = [load_search(workdir, i) for i in ids]
     first = loaded[0][0]
     full_recipe = TrainRecipe(**first["full_recipe"])
@@ -267,27 +396,31 @@ def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs:
     fingerprints = {m["fingerprint"] for m, _ in loaded}
     if len(fingerprints) > 1:
         raise DmnasError(f"searches {', '.join(ids)} use different datasets/splits; report them separately")
-    full = store.all(first["fingerprint"], full_recipe)
+    confirm_k = confirm if confirm is not None else int(first.get("confirm", CONFIRM))
     proxies = []
     for meta, results in loaded:
+        scores, seconds, repeats = proxy_scores(results)
         recs = [t["record"] for t in results["trials"] if t["record"]]
-        # A full-data search used the full recipe; its epochs tell it apart from the ground truth.
-        detail = f"{meta['full_recipe']['epochs']}ep" if meta["proxy"] == "full" else f"ipc{meta['ipc']}"
-        label = f"{meta['proxy']} {detail} ({meta['id']})"
-        proxies.append(ProxyScores(label, meta["id"], meta["proxy"], {r["arch"]: r["val_acc"] for r in recs},
-                                   {r["arch"]: float(r["train_seconds"]) for r in recs},
-                                   recs[0]["images"] if recs else 0, results["failed"]))
-    rows = build_rows(proxies, full)
+        proxies.append(ProxyScores(_label(meta), meta["id"], meta["proxy"], scores, seconds,
+                                   recs[0]["images"] if recs else 0, results["failed"], repeats))
+        if repeats:
+            print(f"search {meta['id']}: {repeats} architectures were scored more than once; their scores are averaged")
+    archs = set().union(*(p.scores for p in proxies))
+    truth = ground_truth_for(loaded, workdir, table if table is not None else first.get("table") or None, full_recipe,
+                             archs, int(first["full_images"]))
+    rows = build_rows(proxies, truth, confirm_k)
     out = workdir / "reports" / "+".join(ids)
-    paths = write_report(out, rows, proxies, full, int(first["full_images"]), full_recipe.to_dict())
-    print(markdown(rows, int(first["full_images"]), full_recipe.to_dict()))
+    paths = write_report(out, rows, proxies, truth, confirm_k)
+    print(markdown(rows, truth, confirm_k))
     for kind, p in paths.items():
         print(f"report {kind}: {p}")
-    return {"rows": rows, "paths": paths}
+    return {"rows": rows, "paths": paths, "truth": truth}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    make_report(args.ids, (args.workdir or default_workdir()).resolve(), args.quiet, args.full_epochs)
+    if args.confirm is not None and args.confirm < 0:
+        raise DmnasError(f"--confirm must be >= 0, got {args.confirm}")
+    make_report(args.ids, (args.workdir or default_workdir()).resolve(), args.quiet, args.full_epochs, args.table, args.confirm)
     return 0
 
 
@@ -298,6 +431,8 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("ids", nargs="+", help="search/experiment ids (see experiments/searches/)")
     p.add_argument("--full-epochs", type=int, default=None, help="ground-truth recipe epochs (default: the first search's)")
+    p.add_argument("--confirm", type=int, default=None, metavar="K", help="confirm each proxy's top K (default: the first search's)")
+    add_table(p)
     add_workdir(p)
     p.set_defaults(func=cmd_report)
 
