@@ -76,26 +76,38 @@ def dmnas(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.C
 
 
 def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> None:
+    # Every architecture of the tiny space is in the unbiased sample, at two seeds: the ceiling exists.
+    gt = ["--ground-truth", "4", "--confirm", "1", "--full-seeds", "2", "--table", "none"]
     proc = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "dm", "--concurrency", "2", "--port", "18600",
-                 "--ground-truth", "3", *TINY_PROXY)
+                 *gt, *TINY_PROXY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "search " in out and "4 succeeded, 0 failed" in out
-    assert "ground truth: 3 architectures" in out
-    assert "| dm ipc2 (" in out and "report png_0:" in out
+    assert "ground truth (1 ep, cosine lr 0.01" in out and "unbiased sample of 4 (inclusion probability 1.00 each)" in out
+    assert "0 of 8 trainings already known, training 8 on full data" in out
+    assert "| dm ipc2 4ep (" in out and "report png_0:" in out
+    assert "Noise ceiling (Spearman between seed 0 and seed 1 of the same recipe, n=4)" in out
     exp_id = out.split("NNI experiment ", 1)[1].split(":", 1)[0]
     work = Path(nni_env["DMNAS_WORKDIR"])
     report = json.loads((work / "reports" / exp_id / "report.json").read_text())
-    assert report["rows"][0]["agreement"]["n"] == 3
+    assert report["rows"][0]["estimate"]["n"] == 4 and report["ceiling"]["n"] == 4
+    assert report["rows"][0]["confirmation"]["winner"] and report["ground_truth"]["seeds"] == [0, 1]
 
-    # a random-subset proxy of the same size, reusing the ground truth, reported side by side
-    proc2 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", "--ground-truth", "3", *TINY_PROXY)
+    # A random subset and a zero-cost score (synflow, inside NNI trials too), reusing that ground
+    # truth, then all three side by side.
+    proc2 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", *gt, *TINY_PROXY)
     assert proc2.returncode == 0, proc2.stderr
-    assert "(3 already known), training 0" in proc2.stdout
+    assert "8 of 8 trainings already known" in proc2.stdout and "training 8" not in proc2.stdout
     exp2 = proc2.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
-    both = dmnas(nni_env, "report", exp_id, exp2)
+    proc3 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "synflow", "--port", "18600", *gt, *TINY_PROXY)
+    assert proc3.returncode == 0, proc3.stderr
+    assert "4 succeeded, 0 failed" in proc3.stdout and "| synflow at init (" in proc3.stdout
+    exp3 = proc3.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    trial = json.loads(next((work / "searches" / exp3 / "trials").glob("*.json")).read_text())
+    assert trial["proxy"] == "synflow" and trial["default"] == trial["score"] > 0
+    both = dmnas(nni_env, "report", exp_id, exp2, exp3)
     assert both.returncode == 0, both.stderr
-    assert "| dm ipc2 (" in both.stdout and "| random ipc2 (" in both.stdout
+    assert "| dm ipc2 4ep (" in both.stdout and "| random ipc2 4ep (" in both.stdout and "| synflow at init (" in both.stdout
 
     # the finished experiment's web UI can be reopened, and closes cleanly on SIGTERM
     import signal
@@ -136,7 +148,11 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
         (["--space", str(bad)], "act value 'swish' is unknown"),
         (["--tuner", "bohb"], "unknown tuner 'bohb'; valid: grid, random, tpe, evolution"),
         (["--dataset", "imagenet"], "unknown dataset"),
-        (["--concurrency", "0"], "--concurrency must be positive"),
+        (["--concurrency", "0"], "--concurrency must be >= 1, got 0"),
+        (["--proxy-seeds", "0"], "--proxy-seeds must be >= 1, got 0"),
+        (["--full-seeds", "0"], "--full-seeds must be >= 1, got 0"),
+        (["--confirm", "-1"], "--confirm must be >= 0, got -1"),
+        (["--table", str(tmp_path / "nowhere")], "is not a folder"),
     ]:
         proc = dmnas(nni_env, "search", "--space", "convnet_tiny", *TINY_PROXY, *args, timeout=120)
         lines = proc.stderr.strip().splitlines()

@@ -56,7 +56,7 @@ def test_bad_space_files_name_the_offending_entry(tmp_path: Path, content: str, 
 
 
 def test_unknown_space_lists_available() -> None:
-    with pytest.raises(DmnasError, match="available: convnet_bench, convnet_grid, convnet_small, convnet_tiny"):
+    with pytest.raises(DmnasError, match="available: convnet_bench, convnet_bench48, convnet_grid, convnet_small, convnet_tiny"):
         load_space("nasbench")
 
 
@@ -215,3 +215,23 @@ def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
     assert last_error_line(stderr_file(reported)) == "dmnas.errors.DmnasError: boom"
     assert stderr_file(None) is None and last_error_line(None) == ""
     assert stderr_file(None, trial) == str(trial / "trial.stderr")  # a killed trial: NNI reports no path
+
+
+def test_a_space_may_list_architectures_by_name(tmp_path: Path) -> None:
+    f = tmp_path / "listed.yaml"
+    f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none_none, d2_w4_sigmoid_batchnorm_maxpooling]}\n")
+    space = load_space(str(f))
+    assert space.size == 2 and [s.name for s in space.specs()] == ["d1_w8_relu_none_none", "d2_w4_sigmoid_batchnorm_maxpooling"]
+    f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none]}\n")
+    with pytest.raises(DmnasError, match="not of the form"):
+        load_space(str(f))
+    f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none_none]}\ndepth: {_type: choice, _value: [1]}\n")
+    with pytest.raises(DmnasError, match="cannot be combined"):
+        load_space(str(f))
+
+
+def test_the_table_space_is_the_tables_sample() -> None:
+    table = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "ground_truth" / "table.json").read_text())
+    assert [s.name for s in load_space("convnet_bench48").specs()] == table["sample"]
+    bench = {s.name for s in load_space("convnet_bench").specs()}
+    assert len(bench) == 360 and set(table["sample"]) <= bench

@@ -66,11 +66,12 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument("--full-seeds", type=int, default=2, metavar="K",
                    help="seeds of every full-data training (K >= 2 gives the noise ceiling)")
     s.add_argument("--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)")
-    s.add_argument("--ground-truth", type=int, default=0, metavar="N",
+    s.add_argument("--ground-truth", type=int, default=None, metavar="N",
                    help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
-                        "spread over the proxy ranking) to estimate rank agreement; architectures already known are reused")
+                        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
+                        "--confirm K; full-data results already known are reused")
     s.add_argument("--confirm", type=int, default=CONFIRM, metavar="K",
-                   help="with --ground-truth: also train the proxy's top K on full data to confirm the pick (0: none)")
+                   help=f"with --ground-truth: the proxy's top K trained on full data to confirm the pick (default {CONFIRM})")
     add_table(s)
     s.add_argument("--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches")
     add_workdir(s)
@@ -191,7 +192,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     # Everything that can be checked before NNI starts, cheapest first.
     space = load_space(args.space)
     tuner = TUNERS.get(args.tuner)
-    for flag, value, least in (("--concurrency", args.concurrency, 1), ("--ground-truth", args.ground_truth, 0),
+    for flag, value, least in (("--concurrency", args.concurrency, 1), ("--ground-truth", args.ground_truth or 0, 0),
                                ("--confirm", args.confirm, 0), ("--proxy-seeds", args.proxy_seeds, 1),
                                ("--full-seeds", args.full_seeds, 1)):
         if value < least:
@@ -251,7 +252,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
         make_report([exp_id], workdir, quiet=args.quiet, table=args.table)
 
-    need_gt = args.ground_truth > 0 and args.proxy != "full"
+    need_gt = args.ground_truth is not None and args.proxy != "full"
     print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
           f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}", flush=True)
     run_experiment(  # its outcome reaches results.json through on_done

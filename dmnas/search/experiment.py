@@ -159,7 +159,7 @@ def collect(port: int, exp_id: str, url: str, status: str, trials_dir: Path | No
     def arch_of(hp: str) -> tuple[int | None, str | None]:
         try:
             parsed = json.loads(hp)
-            return int(parsed["parameter_id"]), spec_from_params(parsed["parameters"]).name
+            return int(parsed["parameter_id"]), spec_from_params(parsed["parameters"])[0].name
         except (ValueError, KeyError, TypeError, DmnasError):
             return None, None
 

@@ -9,12 +9,14 @@ from typing import Any
 import yaml
 
 from ..errors import DmnasError
-from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry
+from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry, parse_arch
 
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 FIELDS = ("depth", "width", "act", "norm", "pool")
+# A space may instead list architectures by name (e.g. the shipped ground-truth table's sample).
+ARCH_KEY = "arch"
 ALLOWED: dict[str, tuple[Any, ...] | None] = {
-    "depth": DEPTHS, "width": None, "act": tuple(ACTIVATIONS), "norm": tuple(NORMS), "pool": tuple(POOLS),
+    "arch": None, "depth": DEPTHS, "width": None, "act": tuple(ACTIVATIONS), "norm": tuple(NORMS), "pool": tuple(POOLS),
 }
 DEFAULTS = ConvNetSpec().to_dict()
 
@@ -26,7 +28,9 @@ class SearchSpace:
     nni_space: dict[str, dict[str, Any]]  # exactly what NNI receives
 
     def specs(self) -> list[ConvNetSpec]:
-        """Every architecture of the grid; fields the space leaves out take the default."""
+        """Every architecture of the grid (or of the list); fields the space leaves out take the default."""
+        if ARCH_KEY in self.nni_space:
+            return [parse_arch(a) for a in self.nni_space[ARCH_KEY]["_value"]]
         keys = list(self.nni_space)
         values = [self.nni_space[k]["_value"] for k in keys]
         return [ConvNetSpec.from_dict({**DEFAULTS, **dict(zip(keys, combo))}) for combo in itertools.product(*values)]
@@ -73,17 +77,25 @@ def resolve_space_path(name_or_path: str, folder: Path = SPACES_DIR) -> Path:
 def validate(raw: object, source: str) -> dict[str, dict[str, Any]]:
     """Check an NNI search space against the ConvNet family; name the offending entry."""
     if not isinstance(raw, dict) or not raw:
-        raise DmnasError(f"{source}: a search space is a mapping of {', '.join(FIELDS)} to choice lists")
+        raise DmnasError(f"{source}: a search space is a mapping of {', '.join(FIELDS)} to choice lists "
+                         f"(or of {ARCH_KEY!r} to a choice list of architecture names)")
+    if ARCH_KEY in raw and len(raw) > 1:
+        raise DmnasError(f"{source}: {ARCH_KEY!r} lists whole architectures and cannot be combined with {sorted(set(raw) - {ARCH_KEY})}")
     space: dict[str, dict[str, Any]] = {}
     for key, entry in raw.items():
-        if key not in FIELDS:
-            raise DmnasError(f"{source}: unknown key {key!r}; valid: {', '.join(FIELDS)}")
+        if key not in (*FIELDS, ARCH_KEY):
+            raise DmnasError(f"{source}: unknown key {key!r}; valid: {', '.join(FIELDS)} (or {ARCH_KEY} alone)")
         if not isinstance(entry, dict) or entry.get("_type") != "choice" or not isinstance(entry.get("_value"), list) or not entry["_value"]:
             raise DmnasError(f"{source}: {key} must be {{_type: choice, _value: [...]}} with a non-empty list")
         values = entry["_value"]
         allowed = ALLOWED[key]
         for v in values:
-            if key == "width":
+            if key == ARCH_KEY:
+                try:
+                    parse_arch(str(v))
+                except DmnasError as err:
+                    raise DmnasError(f"{source}: {err}") from None
+            elif key == "width":
                 if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                     raise DmnasError(f"{source}: width value {v!r} is not a positive integer")
             elif v not in allowed:  # type: ignore[operator]

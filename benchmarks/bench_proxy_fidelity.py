@@ -1,0 +1,114 @@
+"""Every proxy against the shipped ground-truth table: dm, random, early, synflow, naswot.
+
+Runs ``dmnas search --space convnet_bench48`` (the table's architectures) once per proxy through
+the real CLI and real NNI experiments, then ``dmnas report`` of all of them side by side against
+the table (``benchmarks/ground_truth``): Spearman with its interval, Kendall, top-5 / top-10 %,
+regret of the confirmed pick, cost per architecture, and the noise ceiling of the table itself.
+Resumable: finished searches are remembered in the work folder and not run again; rerun with
+``--report-only`` to re-score them after the table has grown.
+
+    .venv/bin/python benchmarks/bench_proxy_fidelity.py --concurrency 2
+
+Writes ``benchmarks/results/proxy_fidelity.{json,md}``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TABLE = ROOT / "benchmarks" / "ground_truth"
+PROXIES = ("dm", "random", "early", "synflow", "naswot")
+
+
+def dmnas(env: dict[str, str], *args: str) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"dmnas {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout, time.perf_counter() - t0
+
+
+def condensation_seconds(cache_dir: Path) -> float | None:
+    """Wall time of the DM set the search used (paid once per dataset, not per architecture)."""
+    times = [json.loads(m.read_text()).get("wall_seconds") for m in cache_dir.glob("*/manifest.json")]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--space", default="convnet_bench48")
+    ap.add_argument("--proxies", nargs="+", default=list(PROXIES))
+    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8095)
+    ap.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "_work" / "fidelity")
+    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--out", default="proxy_fidelity")
+    ap.add_argument("extra", nargs="*", help="further `dmnas search` options after --, e.g. -- --epochs 300")
+    args = ap.parse_args()
+
+    work = args.workdir.resolve()
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DMNAS_WORKDIR=str(work / "experiments"), DMNAS_CACHE=str(work / "cache"),
+               HOME=str(work / "home"), PYTHONUNBUFFERED="1")
+    state_file = work / "searches.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    for proxy in args.proxies:
+        if proxy in state or args.report_only:
+            continue
+        out, seconds = dmnas(env, "search", "--space", args.space, "--proxy", proxy, "--concurrency", str(args.concurrency),
+                             "--port", str(args.port), "--table", str(args.table), "-q", *args.extra)
+        state[proxy] = {"id": out.split("NNI experiment ", 1)[1].split(":", 1)[0], "wall_seconds": seconds}
+        state_file.write_text(json.dumps(state, indent=2))
+        print(f"{proxy}: search {state[proxy]['id']} in {seconds:.0f} s", flush=True)
+    ids = [state[p]["id"] for p in args.proxies if p in state]
+    report_out, _ = dmnas(env, "report", *ids, "--table", str(args.table))
+    report = json.loads((work / "experiments" / "reports" / "+".join(ids) / "report.json").read_text())
+
+    import torch
+
+    rows = []
+    for p, r in zip([p for p in args.proxies if p in state], report["rows"]):
+        est, conf = r["estimate"] or {}, r["confirmation"]
+        rows.append({
+            "proxy": p, "label": r["label"], "n": est.get("n", 0), "spearman": est.get("spearman"),
+            "spearman_ci95": est.get("spearman_ci95"), "kendall": est.get("kendall_tau"),
+            "top5_overlap": est.get("top5_overlap"), "top10pct_overlap": est.get("top10pct_overlap"),
+            "spearman_top10pct": est.get("spearman_top10pct"), "winner": conf["winner"],
+            "winner_full_acc": conf["winner_full_acc"], "regret": conf["regret"],
+            "seconds_per_arch": r["seconds_per_arch"], "total_seconds": r["total_seconds"],
+            "search_wall_seconds": state[p]["wall_seconds"],
+        })
+    table_manifest = json.loads((args.table / "table.json").read_text())
+    result = {
+        "ceiling": report["ceiling"], "rows": rows, "ground_truth": report["ground_truth"],
+        "table": {k: table_manifest[k] for k in ("space", "records", "planned", "complete", "recipe_text")},
+        "condensation_seconds": condensation_seconds(work / "cache"),
+        "command": "python " + " ".join(sys.argv),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
+    md = [f"# Proxy fidelity on the shipped ground-truth table ({args.space}, Fashion-MNIST)", "",
+          f"- command: `{result['command']}`", f"- machine: {result['machine']}", f"- date: {result['date']}",
+          f"- table: {table_manifest['records']} of {table_manifest['planned']} records "
+          f"({'complete' if table_manifest['complete'] else 'PARTIAL: still being built'}), recipe {table_manifest['recipe_text']}",
+          f"- DM condensation (once per dataset): {result['condensation_seconds'] or 0:.0f} s", "",
+          report_out.split("report json:")[0].split("# dmnas proxy ranking report", 1)[-1].strip()]
+    (RESULTS / f"{args.out}.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

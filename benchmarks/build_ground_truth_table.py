@@ -1,0 +1,81 @@
+"""Build (or resume) the shipped ground-truth table: full-data Fashion-MNIST accuracies of a seeded
+uniform sample of ``convnet_bench`` at two seeds, with dmnas's default full-data recipe.
+
+Records land in ``benchmarks/ground_truth/<fingerprint>/<recipe key>/<arch>__seed<k>.json`` as
+each training finishes (commit them as they come); ``table.json`` says what the table is (space,
+sample, seeds, recipe, command, machine, dates, seconds) and ``search_spaces/convnet_bench48.yaml``
+lists the sample as a search space. Architectures are trained in the sample's order, so a partial
+table is still a uniform random sample of the space. Rerun the same command to resume.
+
+    .venv/bin/python benchmarks/build_ground_truth_table.py --n 48 --seeds 0 1
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from dataclasses import replace
+
+from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run_jobs, sample_archs
+
+from dmnas.atomic import write_json_atomic
+from dmnas.data import DataConfig, load_dataset
+from dmnas.search.cli import FULL_EPOCHS, FULL_RECIPE
+from dmnas.search.ground_truth import recipe_key
+
+SPACE_FILE = ROOT / "search_spaces" / "convnet_bench48.yaml"
+
+
+def write_space(archs: list[str], space: str, n: int, seed: int) -> None:
+    names = "\n".join(f"    - {a}" for a in archs)
+    SPACE_FILE.write_text(
+        f"# The {n} architectures of the shipped ground-truth table (benchmarks/ground_truth/): a seeded\n"
+        f"# (seed {seed}) uniform sample of {space}. Written by benchmarks/build_ground_truth_table.py.\n"
+        f"arch:\n  _type: choice\n  _value:\n{names}\n")
+
+
+def main() -> None:
+    ap = base_parser(__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=48, help="architectures in the sample")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--epochs", type=int, default=FULL_EPOCHS["cpu"], help="default: dmnas's CPU default")
+    ap.add_argument("--manifest-only", action="store_true", help="rewrite table.json from the records present")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    command = "python benchmarks/" + " ".join(sys.argv)
+    recipe = replace(FULL_RECIPE, epochs=args.epochs)
+    archs = sample_archs(args.space, args.n, args.sample_seed)
+    store = GroundTruthStore(args.store)
+    data_cfg = DataConfig()
+    fingerprint = load_dataset(data_cfg).fingerprint
+    if args.store == ROOT / "benchmarks" / "ground_truth" and args.n == 48:
+        write_space(archs, args.space, args.n, args.sample_seed)
+    manifest_path = store.root / "table.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+
+    def write_manifest() -> None:
+        recs = store.all(fingerprint, recipe)
+        done = [(a, s) for a in archs for s in args.seeds if s in recs.get(a, {})]
+        write_json_atomic(manifest_path, {
+            "dataset": data_cfg.name, "fingerprint": fingerprint, "space": args.space, "sample_seed": args.sample_seed,
+            "sample": archs, "seeds": args.seeds, "recipe": recipe.to_dict(), "recipe_key": recipe_key(recipe),
+            "recipe_text": recipe.describe(), "records": len(done), "planned": len(archs) * len(args.seeds),
+            "complete": len(done) == len(archs) * len(args.seeds),
+            "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
+            "command": command, "machine": machine(),
+            "started": old.get("started", dt.date.today().isoformat()), "updated": dt.date.today().isoformat(),
+        })
+
+    write_manifest()
+    if not args.manifest_only:
+        jobs = [Job(a, s, recipe) for a in archs for s in args.seeds]
+        try:
+            run_jobs(jobs, store, data_cfg, args.processes, command)
+        finally:
+            write_manifest()
+    print(json.dumps(json.loads(manifest_path.read_text()), indent=1)[:2000])
+
+
+if __name__ == "__main__":
+    main()
