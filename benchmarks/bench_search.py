@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=None, help="DM iterations (default: dmnas's device default)")
     ap.add_argument("--epochs", type=int, default=200, help="proxy training epochs")
-    ap.add_argument("--full-epochs", type=int, default=3)
+    ap.add_argument("--full-epochs", type=int, default=None, help="default: dmnas's full-data recipe")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--port", type=int, default=8090)
     ap.add_argument("--workdir", type=Path, default=None)
@@ -57,8 +57,9 @@ def main() -> None:
     env = dict(os.environ, DMNAS_WORKDIR=str(work / "experiments"), DMNAS_CACHE=str(work / "cache"),
                HOME=str(work / "home"), PYTHONUNBUFFERED="1")
     common = ["--space", args.space, "--concurrency", str(args.concurrency), "--epochs", str(args.epochs),
-              "--full-epochs", str(args.full_epochs), "--ipc", str(args.ipc), "--device", args.device,
-              "--port", str(args.port), "-q"]
+              "--ipc", str(args.ipc), "--device", args.device, "--port", str(args.port), "--table", "none", "-q"]
+    if args.full_epochs is not None:
+        common += ["--full-epochs", str(args.full_epochs)]
     if args.iterations is not None:
         common += ["--iterations", str(args.iterations)]
     cond_args = ["--ipc", str(args.ipc), "--device", args.device, "-q"] + (["--iterations", str(args.iterations)] if args.iterations else [])
@@ -85,7 +86,7 @@ def main() -> None:
     (RESULTS / f"search_{args.space}.json").write_text(json.dumps(result, indent=2))
     md = [f"# Search on the proxy vs full-data search: {args.space}, Fashion-MNIST\n", f"- command: `{result['command']}`",
           f"- machine: {result['machine']}", f"- date: {result['date']}",
-          f"- proxy: {args.ipc} images/class, {args.epochs} epochs; full data: {args.full_epochs} epochs on the 54 000-image training split; "
+          f"- proxy: {args.ipc} images/class, {args.epochs} epochs; full data: {report['ground_truth']['recipe']} on the 54 000-image training split; "
           f"concurrency {args.concurrency}\n",
           "| run | wall time (s) | speed-up vs full-data search |", "|---|---|---|",
           f"| DM condensation (one-off) | {t_condense:.0f} | |",

@@ -232,6 +232,16 @@ def _svhn(root: Path, download: bool) -> RawSplits:
 RAW_LOADERS.add("svhn", _svhn)
 
 
+def _image_mode(path: str) -> str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.mode
+    except (OSError, ValueError) as err:
+        raise DmnasError(f"cannot read image {path}: {err}") from None
+
+
 def load_imagefolder(path: Path, image_size: int, test_fraction: float = 0.2, seed: int = 0) -> RawSplits:
     """An ImageFolder tree; ``train/`` and ``test/`` subfolders are used when both exist."""
     from PIL import Image
@@ -242,17 +252,24 @@ def load_imagefolder(path: Path, image_size: int, test_fraction: float = 0.2, se
 
     def read(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         try:
-            ds = ImageFolder(str(folder), loader=Image.open)
+            ds = ImageFolder(str(folder), loader=_image_mode)  # the loader is never called here
         except (FileNotFoundError, RuntimeError) as err:
             raise DmnasError(f"image folder {folder} has no images in class subfolders ({err})") from err
         if len(ds.samples) == 0:
             raise DmnasError(f"image folder {folder} is empty")
-        # Decoding files is inherently per item; it happens once, then the tensors are cached.
-        images = [Image.open(p) for p, _ in ds.samples]
-        gray = all(im.mode in ("L", "1", "I", "I;16") for im in images)
+        # One file open at a time (a folder of thousands under `ulimit -n 1024` must work): a first
+        # pass reads only headers to choose grayscale or RGB, the second decodes straight into one
+        # preallocated uint8 array, so no list of decoded images sits beside it.
+        gray = all(_image_mode(p) in ("L", "1", "I", "I;16") for p, _ in ds.samples)
         mode = "L" if gray else "RGB"
-        arrays = [np.asarray(im.convert(mode).resize((image_size, image_size), Image.BILINEAR)) for im in images]
-        x = torch.from_numpy(np.stack(arrays))
+        out = np.empty((len(ds.samples), image_size, image_size) + (() if gray else (3,)), dtype=np.uint8)
+        for i, (p, _) in enumerate(ds.samples):
+            try:
+                with Image.open(p) as im:
+                    out[i] = np.asarray(im.convert(mode).resize((image_size, image_size), Image.BILINEAR))
+            except (OSError, ValueError) as err:
+                raise DmnasError(f"cannot read image {p}: {err}") from None
+        x = torch.from_numpy(out)
         x = x.unsqueeze(1) if gray else x.permute(0, 3, 1, 2)
         return x.contiguous(), torch.tensor([t for _, t in ds.samples]), list(ds.classes)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dmnas.data import DataConfig, _stratified_mask, load_dataset, read_idx
+from dmnas.data import DataConfig, _stratified_mask, load_dataset, load_imagefolder, read_idx
 from dmnas.errors import DmnasError
 
 
@@ -76,3 +76,18 @@ def test_corrupt_prepared_file_is_rebuilt(tmp_path: Path) -> None:
     prepared = next((tmp_path / "data" / "prepared").glob("*.pt"))
     prepared.write_bytes(b"garbage")
     assert load_dataset(cfg, tmp_path / "data").fingerprint == first.fingerprint
+
+
+def test_imagefolder_reads_one_file_at_a_time_and_names_a_broken_one(tmp_path: Path) -> None:
+    """600 images under `ulimit -n 256`: holding every file open at once would fail."""
+    import subprocess
+    import sys
+
+    make_folder(tmp_path / "imgs", classes=3, per_class=200)
+    script = (f"from pathlib import Path; from dmnas.data import load_imagefolder; "
+              f"r = load_imagefolder(Path({str(tmp_path / 'imgs')!r}), 8); print(len(r.train_x) + len(r.test_x))")
+    proc = subprocess.run(["bash", "-c", f"ulimit -n 256 && {sys.executable} -c \"{script}\""], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "600", proc.stderr[-2000:]
+    (tmp_path / "imgs" / "class1" / "7.png").write_bytes(b"not a png")
+    with pytest.raises(DmnasError, match=r"cannot read image .*class1/7\.png"):
+        load_imagefolder(tmp_path / "imgs", 8)

@@ -244,7 +244,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "entry_key": entry_key, "ipc": ipc, "proxy_recipe": proxy_recipe.to_dict(), "full_recipe": full_recipe.to_dict(),
             "trial_recipe": None if args.proxy in ZERO_COST else trial_recipe.to_dict(), "early_images": early_images,
             "proxy_seeds": ctx.seeds, "full_seeds": args.full_seeds, "confirm": args.confirm,
-            "table": str(table.root) if table else None, "full_images": len(data.train_x), "device": device}
+            "table": str(table.root) if table else "none", "full_images": len(data.train_x), "device": device}
     (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     (search_dir / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
 
@@ -407,7 +407,7 @@ def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs:
         if repeats:
             print(f"search {meta['id']}: {repeats} architectures were scored more than once; their scores are averaged")
     archs = set().union(*(p.scores for p in proxies))
-    truth = ground_truth_for(loaded, workdir, table if table is not None else first.get("table") or None, full_recipe,
+    truth = ground_truth_for(loaded, workdir, table if table is not None else first.get("table"), full_recipe,
                              archs, int(first["full_images"]))
     rows = build_rows(proxies, truth, confirm_k)
     out = workdir / "reports" / "+".join(ids)

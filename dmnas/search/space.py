@@ -11,7 +11,21 @@ import yaml
 from ..errors import DmnasError
 from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry, parse_arch
 
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+def _spaces_dir() -> Path:
+    """The checkout's search_spaces/ when running from one; else the copy installed as package data."""
+    checkout = Path(__file__).resolve().parents[2] / "search_spaces"
+    if checkout.is_dir():
+        return checkout
+    import importlib.util
+
+    spec = importlib.util.find_spec("dmnas.spaces")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else checkout
+
+
+SPACES_DIR = _spaces_dir()
 FIELDS = ("depth", "width", "act", "norm", "pool")
 # A space may instead list architectures by name (e.g. the shipped ground-truth table's sample).
 ARCH_KEY = "arch"

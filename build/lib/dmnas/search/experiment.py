@@ -1,0 +1,285 @@
+"""Run one NNI experiment (local training service) and collect what its trials really trained.
+
+Designed around NNI 3.0's open bugs (see the README): results are taken from the trials' own
+final reports (``metric-data``), never from NNI's trial records (#5726); GridSearch gets at
+most as many trials as the grid holds (#3859); a dead tuner ends the wait with an error; GPU
+trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import DmnasError
+from ..registry import Registry
+from .trial import spec_from_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tuner:
+    nni_name: str
+    class_args: Callable[[int, int], dict[str, Any]]  # (seed, max_trials) -> class_args
+    exhaustive: bool = False  # a grid: never ask for more trials than it holds
+
+
+TUNERS: Registry[Tuner] = Registry("tuner")
+TUNERS.add("grid", Tuner("GridSearch", lambda seed, n: {}, exhaustive=True))
+TUNERS.add("random", Tuner("Random", lambda seed, n: {"seed": seed}))
+TUNERS.add("tpe", Tuner("TPE", lambda seed, n: {"optimize_mode": "maximize", "seed": seed}))
+TUNERS.add("evolution", Tuner("Evolution", lambda seed, n: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))}))
+
+FINISHED = {"DONE", "STOPPED"}
+TRIAL_FAILED = {"FAILED", "SYS_CANCELED", "USER_CANCELED", "EARLY_STOPPED"}
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    name: str
+    nni_space: dict[str, Any]
+    space_size: int
+    tuner: str
+    max_trials: int
+    concurrency: int
+    max_duration: str | None
+    port: int
+    nni_dir: Path
+    trial_command: str
+    trial_code_dir: Path
+    use_gpu: bool = False
+    seed: int = 0
+    exp_id: str | None = None  # NNI generates one when None
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: str
+    status: str
+    record: dict[str, Any] | None  # the trial's own final report
+    nni_shown_arch: str | None  # what NNI's trial record claims it trained
+    stderr_path: str | None = None
+    parameter_id: int | None = None  # id of the parameters the trial really received
+    tuner_arch: str | None = None  # the architecture the tuner generated under that id
+
+
+@dataclass
+class ExperimentOutcome:
+    id: str
+    url: str
+    status: str
+    trials: list[TrialOutcome] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.record is not None]
+
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.status in TRIAL_FAILED]
+
+    @property
+    def mislabelled(self) -> int:
+        return sum(1 for t in self.succeeded if t.nni_shown_arch and t.nni_shown_arch != t.record["arch"])  # type: ignore[index]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(port: int, tries: int = 50) -> int:
+    """``port`` if free, else the next free one (the caller says so)."""
+    if not 1024 <= port <= 65535:
+        raise DmnasError(f"--port must be between 1024 and 65535, got {port}")
+    for candidate in range(port, min(port + tries, 65536)):
+        if port_is_free(candidate):
+            return candidate
+    raise DmnasError(f"ports {port}..{port + tries - 1} are all in use; pick another with --port")
+
+
+def capped_trials(tuner: Tuner, requested: int | None, space_size: int) -> int:
+    """GridSearch waits forever when asked for more trials than the grid has (NNI #3859)."""
+    if requested is not None and requested < 1:
+        raise DmnasError(f"--max-trials must be positive, got {requested}")
+    if tuner.exhaustive or requested is None:
+        return min(requested or space_size, space_size)
+    return requested
+
+
+def rest_get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def tuner_exhausted(status: str, stats: dict[str, int], parameters_issued: int) -> bool:
+    """True once a tuner that ran out of parameters has nothing left to run.
+
+    NNI never moves such an experiment to DONE (it does so only for its own trial or duration
+    cap, status NO_MORE_TRIAL), so we must end it ourselves. But the tuner says "no more" while
+    its last parameters may still sit in the manager's queue, invisible to ``job-statistics``
+    until the next submission round: every parameter the tuner issued (``nextSequenceId``) must
+    have become a trial job, and none may still be running.
+    """
+    if status != "TUNER_NO_MORE_TRIAL":
+        return False
+    running = stats.get("RUNNING", 0) + stats.get("WAITING", 0) + stats.get("UNKNOWN", 0)
+    return running == 0 and sum(stats.values()) >= parameters_issued
+
+
+def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
+    """The tuner process logs this line when it stops; during a run that means it crashed."""
+    log_file = nni_dir / exp_id / "log" / "dispatcher.log"
+    try:
+        return "Dispatcher exiting" in log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def collect(port: int, exp_id: str, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
+    """Pair every final result with the architecture its trial reported itself."""
+    jobs = rest_get(port, "trial-jobs")
+    metrics = rest_get(port, "metric-data")
+    finals: dict[str, tuple[int, Any]] = {}
+    for m in metrics:
+        if m.get("type") == "FINAL":
+            finals[m["trialJobId"]] = (int(m["parameterId"]), json.loads(json.loads(m["data"])))  # data is encoded twice
+
+    def arch_of(hp: str) -> tuple[int | None, str | None]:
+        try:
+            parsed = json.loads(hp)
+            return int(parsed["parameter_id"]), spec_from_params(parsed["parameters"])[0].name
+        except (ValueError, KeyError, TypeError, DmnasError):
+            return None, None
+
+    # parameter id -> architecture is right even where NNI attached it to the wrong trial (#5726).
+    by_parameter_id = dict(arch_of(hp) for job in jobs for hp in job.get("hyperParameters") or [])
+    outcome = ExperimentOutcome(exp_id, url, status)
+    for job in jobs:
+        hp = job.get("hyperParameters") or []
+        shown = arch_of(hp[0])[1] if hp else None
+        parameter_id, record = finals.get(job["trialJobId"], (None, None))
+        if not isinstance(record, dict):
+            record = None
+        tuner_arch = by_parameter_id.get(parameter_id) if parameter_id is not None else None
+        if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
+            log.warning("trial %s reported %s but parameter %s is %s", job["trialJobId"], record.get("arch"), parameter_id, tuner_arch)
+        outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown,
+                                           stderr_file(job.get("stderrPath"), trials_dir / job["trialJobId"] if trials_dir else None),
+                                           parameter_id, tuner_arch))
+    return outcome
+
+
+def stderr_file(reported: str | None, trial_dir: Path | None = None) -> str | None:
+    """The trial's real stderr file. NNI 3.0 reports ``<trial>/stderr`` but the local service
+    writes ``<trial>/trial.stderr``, and for a killed (USER_CANCELED) trial it reports nothing."""
+    candidates = [Path(reported), Path(reported).with_name("trial.stderr")] if reported else []
+    if trial_dir is not None:
+        candidates.append(trial_dir / "trial.stderr")
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    return reported
+
+
+def last_error_line(stderr_path: str | None) -> str:
+    """The last non-empty line of a trial's stderr: usually the exception."""
+    if not stderr_path:
+        return ""
+    try:
+        lines = [line for line in Path(stderr_path).read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def quiet_nni() -> None:
+    """NNI prints coloured INFO lines to stdout and resets its logger's level on import; dmnas
+    prints what matters itself, so NNI speaks only on warnings unless --verbose."""
+    from nni.runtime.log import silence_stdout
+
+    silence_stdout()
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("nni").setLevel(logging.WARNING)
+
+
+def run_experiment(
+    settings: ExperimentSettings,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    keep_ui: bool = False,
+    on_done: Callable[[ExperimentOutcome], None] | None = None,
+    poll_seconds: float = 2.0,
+) -> ExperimentOutcome:
+    """Start the experiment, wait for it (Ctrl-C stops it cleanly), collect the outcome.
+
+    ``on_done(outcome)`` runs while the web UI is still up; with ``keep_ui`` the UI then stays
+    until Ctrl-C, which here only closes the UI.
+    """
+    from nni.experiment import Experiment, RunMode
+
+    quiet_nni()
+    tuner = TUNERS.get(settings.tuner)
+    exp = Experiment("local", id=settings.exp_id)
+    c = exp.config
+    c.experiment_name = settings.name
+    c.search_space = settings.nni_space
+    c.trial_command = settings.trial_command
+    c.trial_code_directory = str(settings.trial_code_dir)
+    c.trial_concurrency = settings.concurrency
+    c.max_trial_number = capped_trials(tuner, settings.max_trials, settings.space_size)
+    if settings.max_duration:
+        c.max_experiment_duration = settings.max_duration
+    c.tuner.name = tuner.nni_name
+    c.tuner.class_args = tuner.class_args(settings.seed, c.max_trial_number)
+    c.experiment_working_directory = str(settings.nni_dir)
+    c.training_service.use_active_gpu = False
+    if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
+        c.trial_gpu_number = 1
+        c.training_service.use_active_gpu = True
+    exp.start(settings.port, run_mode=RunMode.Background)
+    url = f"http://127.0.0.1:{settings.port}"
+    status = "RUNNING"
+    try:
+        while True:
+            status = exp.get_status()
+            stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in rest_get(settings.port, "job-statistics")}
+            if on_progress is not None:
+                on_progress(stats)
+            if status in FINISHED:
+                break
+            if status == "ERROR":
+                raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
+            if tuner_exhausted(status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))):
+                status = "DONE"  # every trial the tuner could give has finished
+                break
+            if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
+                raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
+            time.sleep(poll_seconds)
+        # The local training service's layout under the experiment folder.
+        outcome = collect(settings.port, exp.id, url, status, settings.nni_dir / exp.id / "environments" / "local-env" / "trials")
+        if on_done is not None:
+            on_done(outcome)
+        if keep_ui:
+            print(f"web UI stays up at {url} (Ctrl-C closes it)", file=sys.stderr, flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return outcome
+    except KeyboardInterrupt:
+        log.warning("interrupted: stopping experiment %s", exp.id)
+        raise
+    finally:
+        exp.stop()  # stops the NNI manager and its trials; the experiment can be viewed later

@@ -1,0 +1,235 @@
+"""The NNI trial: a thin adapter from ``nni.get_next_parameter()`` to :func:`run_trial`.
+
+``run_trial`` is ordinary PyTorch code and is tested without NNI. The final result reports the
+architecture the trial really trained (NNI 3.0 can show another one with concurrency > 1, #5726)
+and is also written to the search's results folder, so dmnas never depends on NNI's records.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..atomic import write_json_atomic
+from ..errors import DmnasError
+from ..cache import Cache
+from ..data import DataConfig, load_dataset
+from ..evaluate import random_subset
+from ..registry import Registry
+from ..models import ConvNetSpec, build_convnet, count_parameters, parse_arch
+from ..train import TrainRecipe, accuracy, train_model
+from .ground_truth import GroundTruthStore
+from .space import DEFAULTS
+from .zero_cost import ZERO_COST, rankable
+
+log = logging.getLogger(__name__)
+
+# Training proxies: (context, dataset) -> the images a candidate trains on.
+TrainingSet = Callable[["TrialContext", Any], tuple[torch.Tensor, torch.Tensor]]
+TRAINING_SETS: Registry[TrainingSet] = Registry("proxy")
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of one search shares; written once as JSON next to the experiment."""
+
+    proxy: str
+    data: dict[str, Any]
+    data_dir: str | None
+    recipe: dict[str, Any]
+    device: str
+    seed: int
+    results_dir: str
+    ground_truth_dir: str
+    entry_key: str | None = None
+    cache_dir: str | None = None
+    ipc: int = 10
+    reports: int = 5  # intermediate results per trial
+    threads: int = 0  # CPU threads per trial (0 = torch's default); oversubscribed OpenMP crawls
+    seeds: int = 1  # a proxy score is the mean over seeds seed..seed+seeds-1
+    early_images: int = 0  # image passes of an `early` trial: those of one DM-proxy trial
+    zero_cost_batch: int = 128  # real images a zero-cost proxy scores on
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrialContext":
+        return cls(**json.loads(path.read_text()))
+
+
+def parse_job(job: str) -> tuple[str, int]:
+    """``'<arch>/seed<k>'``: one full-data training of the ground-truth experiment."""
+    arch, sep, seed = job.rpartition("/seed")
+    if not sep or not seed.isdigit():
+        raise DmnasError(f"trial job {job!r} is not of the form <arch>/seed<k>")
+    return arch, int(seed)
+
+
+def job_name(arch: str, seed: int) -> str:
+    return f"{arch}/seed{seed}"
+
+
+def spec_from_params(params: dict[str, Any]) -> tuple[ConvNetSpec, int | None]:
+    """NNI parameters -> (spec, seed or None for the context's): the five fields (defaults fill
+    gaps), ``{'arch': name}`` or ``{'job': '<arch>/seed<k>'}``. No parameters at all means NNI
+    gave this trial nothing to do: training the default network then would be a silent lie."""
+    if not params:
+        raise DmnasError("the trial received no parameters (was it started outside an NNI experiment?)")
+    if "job" in params:
+        arch, seed = parse_job(str(params["job"]))
+        return parse_arch(arch), seed
+    if "arch" in params:
+        return parse_arch(str(params["arch"])), None
+    return ConvNetSpec.from_dict({**DEFAULTS, **params}), None
+
+
+@TRAINING_SETS.register("full")
+def _full(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    return data.train_x, data.train_y
+
+
+@TRAINING_SETS.register("dm")
+def _dm(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    entry = Cache(Path(ctx.cache_dir or "")).load(str(ctx.entry_key))  # checksum-verified
+    return entry.images, entry.labels
+
+
+@TRAINING_SETS.register("random")
+def _random(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    return random_subset(data, ctx.ipc, seed=ctx.seed + 1)
+
+
+@TRAINING_SETS.register("early")
+def _early(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """The first ``early_images`` of a seeded shuffle of the full split: trained for one epoch,
+    this is full-data training stopped after as many image passes as one DM-proxy trial makes.
+    (The recipe's schedule runs over that shortened run, so it ends annealed, not cut mid-way.)"""
+    n = max(1, min(ctx.early_images, len(data.train_x)))
+    pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(ctx.seed + 2))[:n]
+    return data.train_x[pick], data.train_y[pick]
+
+
+PROXIES = (*TRAINING_SETS.names(), *ZERO_COST.names())
+
+
+def zero_cost_batch(data, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
+    pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:n]
+    return data.train_x[pick]
+
+
+def score_zero_cost(name: str, spec: ConvNetSpec, data, seed: int, batch_size: int,  # noqa: ANN001
+                    device: torch.device) -> dict[str, Any]:
+    """A zero-cost score of a freshly initialised ``spec`` (seeded init and batch); no training."""
+    t0 = time.perf_counter()
+    model = build_convnet(spec, data.image_shape, data.num_classes, generator=torch.Generator().manual_seed(seed)).to(device)
+    score = ZERO_COST.get(name)(model, zero_cost_batch(data, batch_size, seed).to(device))
+    return {"score": rankable(score), "raw_score": repr(score), "train_seconds": round(time.perf_counter() - t0, 4),
+            "params": count_parameters(model), "arch": spec.name, **spec.to_dict(), "seed": seed,
+            "images": batch_size, "fingerprint": data.fingerprint, "device": str(device)}
+
+
+def train_and_score(
+    spec: ConvNetSpec,
+    data,  # noqa: ANN001 - a dmnas.data.Dataset
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: TrainRecipe,
+    seed: int,
+    device: torch.device,
+    report: Callable[[float], None] = lambda acc: None,
+    reports: int = 5,
+) -> dict[str, Any]:
+    """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracies on the validation and test
+    splits. Initialisation and batch order depend only on ``seed``. Shared by trials and the
+    ground-truth table builder, so a shipped record and a ``--proxy full`` trial are one recipe."""
+    gen = torch.Generator().manual_seed(seed)
+    model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
+    every = max(1, recipe.epochs // max(1, reports))
+
+    def on_epoch(epoch: int, m: torch.nn.Module) -> None:
+        if epoch % every == 0 and epoch < recipe.epochs:
+            report(accuracy(m, data.val_x, data.val_y, device))
+
+    result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
+    val_acc = accuracy(model, data.val_x, data.val_y, device)
+    test_acc = accuracy(model, data.test_x, data.test_y, device)
+    return {
+        "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
+        "val_acc": val_acc, "test_acc": test_acc,
+        "train_seconds": round(result.seconds, 3), "params": count_parameters(model),
+        "arch": spec.name, **spec.to_dict(), "seed": seed, "images": len(x), "fingerprint": data.fingerprint,
+        "device": str(device), "threads": torch.get_num_threads(),
+    }
+
+
+def run_trial(
+    params: dict[str, Any],
+    ctx: TrialContext,
+    report: Callable[[float], None] = lambda acc: None,
+    trial_id: str = "standalone",
+) -> dict[str, Any]:
+    """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
+    return the final result dict (``score`` is what NNI and the report rank by)."""
+    spec, job_seed = spec_from_params(params)
+    device = torch.device(ctx.device)
+    if ctx.threads > 0:
+        torch.set_num_threads(ctx.threads)
+    data = load_dataset(DataConfig(**ctx.data), Path(ctx.data_dir) if ctx.data_dir else None)
+    first = ctx.seed if job_seed is None else job_seed
+    seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
+    if ctx.proxy in ZERO_COST:
+        runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
+        accs = {}
+    else:
+        x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
+        recipe = TrainRecipe(**ctx.recipe)
+        # Intermediate results only from the first seed: NNI plots one curve per trial.
+        runs = [train_and_score(spec, data, x, y, recipe, s, device, report if i == 0 else (lambda acc: None), ctx.reports)
+                for i, s in enumerate(seeds)]
+        for r in runs:
+            r["score"] = r["val_acc"]
+        accs = {"val_acc": sum(r["val_acc"] for r in runs) / len(runs),
+                "test_acc": sum(r["test_acc"] for r in runs) / len(runs)}
+    score = sum(r["score"] for r in runs) / len(runs)
+    record: dict[str, Any] = {
+        **runs[0], **accs, "default": score, "score": score,  # NNI ranks on `default`, never on the test split
+        "seed_scores": [r["score"] for r in runs], "seeds": seeds,
+        "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
+        "proxy": ctx.proxy, "trial_id": trial_id,
+    }
+    write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
+    if ctx.proxy == "full":
+        store = GroundTruthStore(Path(ctx.ground_truth_dir))
+        for r in runs:
+            store.put(data.fingerprint, spec.name, TrainRecipe(**ctx.recipe), r["seed"], {**r, "proxy": "full", "trial_id": trial_id})
+    return record
+
+
+def main() -> None:
+    import nni
+
+    ap = argparse.ArgumentParser(description="dmnas NNI trial (launched by `dmnas search`)")
+    ap.add_argument("--context", type=Path, required=True)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = TrialContext.load(args.context)
+    params = nni.get_next_parameter() or {}
+    params = {k: v for k, v in params.items() if not k.startswith("_")}
+    trial_id = os.environ.get("NNI_TRIAL_JOB_ID", "standalone")
+    t0 = time.perf_counter()
+    record = run_trial(params, ctx, report=nni.report_intermediate_result, trial_id=trial_id)
+    log.info("trial %s scored %s: %s %.4f in %.1fs", trial_id, record["arch"], ctx.proxy, record["score"],
+             time.perf_counter() - t0)
+    nni.report_final_result(record)
+
+
+if __name__ == "__main__":
+    main()
