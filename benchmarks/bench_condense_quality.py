@@ -9,6 +9,7 @@ halfway, DSA during training). The random baseline draws a different real subset
 
 Writes ``benchmarks/results/condense_quality.{json,md}``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,18 +60,42 @@ def main() -> None:
         for it in sorted(args.checkpoints):
             cfg = CondenseConfig(ipc=ipc, iterations=it, strategy=strategy, seed=0)
             t0 = time.perf_counter()
-            opts = RunOptions(device=args.device, real_chunk=default_real_chunk(device.type), channels_last=True,
-                              compile=device.type == "cpu" and it > 0)
+            opts = RunOptions(
+                device=args.device,
+                real_chunk=default_real_chunk(device.type),
+                channels_last=True,
+                compile=device.type == "cpu" and it > 0,
+            )
             state = condense(data, cfg, opts, resume=state)
-            res = evaluate_images("dm", state.images, torch.arange(data.num_classes).repeat_interleave(ipc),
-                                  data, spec, recipe, args.eval_runs, 0, device)
-            row = {"ipc": ipc, "iterations": it, "dm_mean": res.mean, "dm_std": res.std, "dm_accs": res.accuracies,
-                   "random_mean": statistics.fmean(rand_accs), "random_std": statistics.pstdev(rand_accs),
-                   "random_accs": rand_accs, "final_loss": state.losses[-1] if state.losses else None,
-                   "condense_seconds_total": state.seconds}
+            res = evaluate_images(
+                "dm",
+                state.images,
+                torch.arange(data.num_classes).repeat_interleave(ipc),
+                data,
+                spec,
+                recipe,
+                args.eval_runs,
+                0,
+                device,
+            )
+            row = {
+                "ipc": ipc,
+                "iterations": it,
+                "dm_mean": res.mean,
+                "dm_std": res.std,
+                "dm_accs": res.accuracies,
+                "random_mean": statistics.fmean(rand_accs),
+                "random_std": statistics.pstdev(rand_accs),
+                "random_accs": rand_accs,
+                "final_loss": state.losses[-1] if state.losses else None,
+                "condense_seconds_total": state.seconds,
+            }
             rows.append(row)
-            print(f"ipc {ipc} it {it}: DM {100 * res.mean:.2f} ± {100 * res.std:.2f}  random {100 * row['random_mean']:.2f} ± "
-                  f"{100 * row['random_std']:.2f}  ({time.perf_counter() - t0:.0f}s)", flush=True)
+            print(
+                f"ipc {ipc} it {it}: DM {100 * res.mean:.2f} ± {100 * res.std:.2f}  random {100 * row['random_mean']:.2f} ± "
+                f"{100 * row['random_std']:.2f}  ({time.perf_counter() - t0:.0f}s)",
+                flush=True,
+            )
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}",
@@ -80,13 +105,20 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
-    md = ["# DM proxy quality on Fashion-MNIST: test accuracy vs DM iterations\n", f"- command: `{result['command']}`",
-          f"- machine: {result['machine']}", f"- date: {result['date']}",
-          f"- evaluation: {spec.name} trained {args.eval_epochs} epochs, {args.eval_runs} seeds, mean ± std (population)\n",
-          "| IPC | DM iterations | DM test acc (%) | random real subset (%) | DM − random (pts) | final DM loss |", "|---|---|---|---|---|---|"]
+    md = [
+        "# DM proxy quality on Fashion-MNIST: test accuracy vs DM iterations\n",
+        f"- command: `{result['command']}`",
+        f"- machine: {result['machine']}",
+        f"- date: {result['date']}",
+        f"- evaluation: {spec.name} trained {args.eval_epochs} epochs, {args.eval_runs} seeds, mean ± std (population)\n",
+        "| IPC | DM iterations | DM test acc (%) | random real subset (%) | DM − random (pts) | final DM loss |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        md.append(f"| {r['ipc']} | {r['iterations']} | {100 * r['dm_mean']:.2f} ± {100 * r['dm_std']:.2f} | {100 * r['random_mean']:.2f} ± "
-                  f"{100 * r['random_std']:.2f} | {100 * (r['dm_mean'] - r['random_mean']):+.2f} | {r['final_loss'] if r['final_loss'] is None else round(r['final_loss'], 3)} |")
+        md.append(
+            f"| {r['ipc']} | {r['iterations']} | {100 * r['dm_mean']:.2f} ± {100 * r['dm_std']:.2f} | {100 * r['random_mean']:.2f} ± "
+            f"{100 * r['random_std']:.2f} | {100 * (r['dm_mean'] - r['random_mean']):+.2f} | {r['final_loss'] if r['final_loss'] is None else round(r['final_loss'], 3)} |"
+        )
     (RESULTS / f"{args.out}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

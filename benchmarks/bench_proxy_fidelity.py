@@ -11,6 +11,7 @@ Resumable: finished searches are remembered in the work folder and not run again
 
 Writes ``benchmarks/results/proxy_fidelity.{json,md}``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,15 +60,34 @@ def main() -> None:
 
     work = args.workdir.resolve()
     (work / "home").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DMNAS_WORKDIR=str(work / "experiments"), DMNAS_CACHE=str(work / "cache"),
-               HOME=str(work / "home"), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        DMNAS_WORKDIR=str(work / "experiments"),
+        DMNAS_CACHE=str(work / "cache"),
+        HOME=str(work / "home"),
+        PYTHONUNBUFFERED="1",
+    )
     state_file = work / "searches.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     for proxy in args.proxies:
         if proxy in state or args.report_only:
             continue
-        out, seconds = dmnas(env, "search", "--space", args.space, "--proxy", proxy, "--concurrency", str(args.concurrency),
-                             "--port", str(args.port), "--table", str(args.table), "-q", *args.extra)
+        out, seconds = dmnas(
+            env,
+            "search",
+            "--space",
+            args.space,
+            "--proxy",
+            proxy,
+            "--concurrency",
+            str(args.concurrency),
+            "--port",
+            str(args.port),
+            "--table",
+            str(args.table),
+            "-q",
+            *args.extra,
+        )
         state[proxy] = {"id": out.split("NNI experiment ", 1)[1].split(":", 1)[0], "wall_seconds": seconds}
         state_file.write_text(json.dumps(state, indent=2))
         print(f"{proxy}: search {state[proxy]['id']} in {seconds:.0f} s", flush=True)
@@ -78,20 +98,32 @@ def main() -> None:
     import torch
 
     rows = []
-    for p, r in zip([p for p in args.proxies if p in state], report["rows"]):
+    for p, r in zip([p for p in args.proxies if p in state], report["rows"], strict=True):
         est, conf = r["estimate"] or {}, r["confirmation"]
-        rows.append({
-            "proxy": p, "label": r["label"], "n": est.get("n", 0), "spearman": est.get("spearman"),
-            "spearman_ci95": est.get("spearman_ci95"), "kendall": est.get("kendall_tau"),
-            "top5_overlap": est.get("top5_overlap"), "top10pct_overlap": est.get("top10pct_overlap"),
-            "spearman_top10pct": est.get("spearman_top10pct"), "winner": conf["winner"],
-            "winner_full_acc": conf["winner_full_acc"], "regret": conf["regret"],
-            "seconds_per_arch": r["seconds_per_arch"], "total_seconds": r["total_seconds"],
-            "search_wall_seconds": state[p]["wall_seconds"],
-        })
+        rows.append(
+            {
+                "proxy": p,
+                "label": r["label"],
+                "n": est.get("n", 0),
+                "spearman": est.get("spearman"),
+                "spearman_ci95": est.get("spearman_ci95"),
+                "kendall": est.get("kendall_tau"),
+                "top5_overlap": est.get("top5_overlap"),
+                "top10pct_overlap": est.get("top10pct_overlap"),
+                "spearman_top10pct": est.get("spearman_top10pct"),
+                "winner": conf["winner"],
+                "winner_full_acc": conf["winner_full_acc"],
+                "regret": conf["regret"],
+                "seconds_per_arch": r["seconds_per_arch"],
+                "total_seconds": r["total_seconds"],
+                "search_wall_seconds": state[p]["wall_seconds"],
+            }
+        )
     table_manifest = json.loads((args.table / "table.json").read_text())
     result = {
-        "ceiling": report["ceiling"], "rows": rows, "ground_truth": report["ground_truth"],
+        "ceiling": report["ceiling"],
+        "rows": rows,
+        "ground_truth": report["ground_truth"],
         "table": {k: table_manifest[k] for k in ("space", "records", "planned", "complete", "recipe_text")},
         "condensation_seconds": condensation_seconds(work / "cache"),
         "command": "python " + " ".join(sys.argv),
@@ -100,12 +132,18 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
-    md = [f"# Proxy fidelity on the shipped ground-truth table ({args.space}, Fashion-MNIST)", "",
-          f"- command: `{result['command']}`", f"- machine: {result['machine']}", f"- date: {result['date']}",
-          f"- table: {table_manifest['records']} of {table_manifest['planned']} records "
-          f"({'complete' if table_manifest['complete'] else 'PARTIAL: still being built'}), recipe {table_manifest['recipe_text']}",
-          f"- DM condensation (once per dataset): {result['condensation_seconds'] or 0:.0f} s", "",
-          report_out.split("report json:")[0].split("# dmnas proxy ranking report", 1)[-1].strip()]
+    md = [
+        f"# Proxy fidelity on the shipped ground-truth table ({args.space}, Fashion-MNIST)",
+        "",
+        f"- command: `{result['command']}`",
+        f"- machine: {result['machine']}",
+        f"- date: {result['date']}",
+        f"- table: {table_manifest['records']} of {table_manifest['planned']} records "
+        f"({'complete' if table_manifest['complete'] else 'PARTIAL: still being built'}), recipe {table_manifest['recipe_text']}",
+        f"- DM condensation (once per dataset): {result['condensation_seconds'] or 0:.0f} s",
+        "",
+        report_out.split("report json:")[0].split("# dmnas proxy ranking report", 1)[-1].strip(),
+    ]
     (RESULTS / f"{args.out}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -10,6 +10,7 @@ the cache, which makes the layers after it memory-bound.
 
 Writes ``benchmarks/results/real_chunk.{json,md}``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,14 @@ from dmnas.models import ConvNetSpec, build_convnet
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_real_branch(chunk: int, compile_: bool, nets: list[torch.nn.Module], images: torch.Tensor, groups: torch.Tensor,
-                     template: torch.nn.Module) -> list[float]:
+def time_real_branch(
+    chunk: int,
+    compile_: bool,
+    nets: list[torch.nn.Module],
+    images: torch.Tensor,
+    groups: torch.Tensor,
+    template: torch.nn.Module,
+) -> list[float]:
     """Per-network seconds of the real branch; the first network warms up (and compiles) untimed."""
     embedder = Embedder(template, compile_)
     seconds = []
@@ -46,24 +53,34 @@ def time_real_branch(chunk: int, compile_: bool, nets: list[torch.nn.Module], im
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, nargs="+", default=[8, 16, 32, 64, 256])
-    ap.add_argument("--repeats", type=int, default=5, help="timed random networks per setting (after one warm-up)")
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="timed random networks per setting (after one warm-up)"
+    )
     ap.add_argument("--batch-real", type=int, default=256)
     args = ap.parse_args()
 
     spec = ConvNetSpec()  # the paper's d3 w128 relu instancenorm avgpooling
     shape = (1, 28, 28)  # Fashion-MNIST; random pixels cost the same as real ones
     gen = torch.Generator().manual_seed(0)
-    images = torch.randn(10 * args.batch_real, *shape, generator=gen).contiguous(memory_format=torch.channels_last)
+    images = torch.randn(10 * args.batch_real, *shape, generator=gen).contiguous(
+        memory_format=torch.channels_last
+    )
     groups = torch.arange(10).repeat_interleave(args.batch_real)
-    nets = [build_convnet(spec, shape, 10, generator=gen).to(memory_format=torch.channels_last).requires_grad_(False)
-            for _ in range(args.repeats + 1)]
+    nets = [
+        build_convnet(spec, shape, 10, generator=gen)
+        .to(memory_format=torch.channels_last)
+        .requires_grad_(False)
+        for _ in range(args.repeats + 1)
+    ]
     template = build_convnet(spec, shape, 10, torch.Generator()).to(memory_format=torch.channels_last)
 
     rows = []
     for compile_ in (True, False):
         for chunk in args.chunks:
             s = time_real_branch(chunk, compile_, nets, images, groups, template)
-            rows.append({"compile": compile_, "chunk": chunk, "median_seconds": statistics.median(s), "seconds": s})
+            rows.append(
+                {"compile": compile_, "chunk": chunk, "median_seconds": statistics.median(s), "seconds": s}
+            )
             print(f"compile={compile_} chunk={chunk}: {statistics.median(s):.3f} s", flush=True)
     for r in rows:
         base = next(b for b in rows if b["compile"] == r["compile"] and b["chunk"] == max(args.chunks))
@@ -74,18 +91,29 @@ def main() -> None:
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
         "date": datetime.now().isoformat(timespec="seconds"),
         "settings": f"real branch of one DM iteration: 10 x {args.batch_real} images {shape}, ConvNet {spec.name}, channels_last, no grad",
-        "cpu_real_chunk_default": CPU_REAL_CHUNK, "rows": rows,
+        "cpu_real_chunk_default": CPU_REAL_CHUNK,
+        "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "real_chunk.json").write_text(json.dumps(result, indent=2))
-    md = ["# Real-branch seconds per DM iteration vs real images per forward\n", f"- command: `{result['command']}`",
-          f"- machine: {result['machine']}", f"- date: {result['date']}", f"- settings: {result['settings']}",
-          f"- dmnas CPU default: {CPU_REAL_CHUNK}\n",
-          "| chunk | compiled s (median) | vs largest chunk | eager s (median) | vs largest chunk |", "|---|---|---|---|---|"]
+    md = [
+        "# Real-branch seconds per DM iteration vs real images per forward\n",
+        f"- command: `{result['command']}`",
+        f"- machine: {result['machine']}",
+        f"- date: {result['date']}",
+        f"- settings: {result['settings']}",
+        f"- dmnas CPU default: {CPU_REAL_CHUNK}\n",
+        "| chunk | compiled s (median) | vs largest chunk | eager s (median) | vs largest chunk |",
+        "|---|---|---|---|---|",
+    ]
     for chunk in args.chunks:
-        c, e = (next(r for r in rows if r["compile"] == flag and r["chunk"] == chunk) for flag in (True, False))
-        md.append(f"| {chunk} | {c['median_seconds']:.3f} | {c['speedup_vs_largest_chunk']:.2f}x | "
-                  f"{e['median_seconds']:.3f} | {e['speedup_vs_largest_chunk']:.2f}x |")
+        c, e = (
+            next(r for r in rows if r["compile"] == flag and r["chunk"] == chunk) for flag in (True, False)
+        )
+        md.append(
+            f"| {chunk} | {c['median_seconds']:.3f} | {c['speedup_vs_largest_chunk']:.2f}x | "
+            f"{e['median_seconds']:.3f} | {e['speedup_vs_largest_chunk']:.2f}x |"
+        )
     (RESULTS / "real_chunk.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

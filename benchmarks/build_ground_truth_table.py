@@ -9,6 +9,7 @@ table is still a uniform random sample of the space. Rerun the same command to r
 
     .venv/bin/python benchmarks/build_ground_truth_table.py --n 48 --seeds 0 1
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,7 +33,8 @@ def write_space(archs: list[str], space: str, n: int, seed: int) -> None:
     SPACE_FILE.write_text(
         f"# The {n} architectures of the shipped ground-truth table (benchmarks/ground_truth/): a seeded\n"
         f"# (seed {seed}) uniform sample of {space}. Written by benchmarks/build_ground_truth_table.py.\n"
-        f"arch:\n  _type: choice\n  _value:\n{names}\n")
+        f"arch:\n  _type: choice\n  _value:\n{names}\n"
+    )
 
 
 def main() -> None:
@@ -40,7 +42,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=48, help="architectures in the sample")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=FULL_EPOCHS["cpu"], help="default: dmnas's CPU default")
-    ap.add_argument("--manifest-only", action="store_true", help="rewrite table.json from the records present")
+    ap.add_argument(
+        "--manifest-only", action="store_true", help="rewrite table.json from the records present"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     command = "python benchmarks/" + " ".join(sys.argv)
@@ -57,15 +61,28 @@ def main() -> None:
     def write_manifest() -> None:
         recs = store.all(fingerprint, recipe)
         done = [(a, s) for a in archs for s in args.seeds if s in recs.get(a, {})]
-        write_json_atomic(manifest_path, {
-            "dataset": data_cfg.name, "fingerprint": fingerprint, "space": args.space, "sample_seed": args.sample_seed,
-            "sample": archs, "seeds": args.seeds, "recipe": recipe.to_dict(), "recipe_key": recipe_key(recipe),
-            "recipe_text": recipe.describe(), "records": len(done), "planned": len(archs) * len(args.seeds),
-            "complete": len(done) == len(archs) * len(args.seeds),
-            "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
-            "command": command, "machine": machine(),
-            "started": old.get("started", dt.date.today().isoformat()), "updated": dt.date.today().isoformat(),
-        })
+        write_json_atomic(
+            manifest_path,
+            {
+                "dataset": data_cfg.name,
+                "fingerprint": fingerprint,
+                "space": args.space,
+                "sample_seed": args.sample_seed,
+                "sample": archs,
+                "seeds": args.seeds,
+                "recipe": recipe.to_dict(),
+                "recipe_key": recipe_key(recipe),
+                "recipe_text": recipe.describe(),
+                "records": len(done),
+                "planned": len(archs) * len(args.seeds),
+                "complete": len(done) == len(archs) * len(args.seeds),
+                "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
+                "command": command,
+                "machine": machine(),
+                "started": old.get("started", dt.date.today().isoformat()),
+                "updated": dt.date.today().isoformat(),
+            },
+        )
 
     write_manifest()
     if not args.manifest_only:

@@ -7,6 +7,7 @@ rerun trains only what is missing. Small ConvNets use two cores badly from one p
 run in ``--processes`` single-threaded workers (measured: 2 x 1 thread gives ~1.3x the
 throughput of 1 x 2 threads on the 2-core CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ class Job:
 
 
 def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {mp.cpu_count()} cores, python {platform.python_version()}"
+    return (
+        f"{platform.node()} {platform.machine()} {mp.cpu_count()} cores, python {platform.python_version()}"
+    )
 
 
 def sample_archs(space: str, n: int, seed: int) -> list[str]:
@@ -64,10 +67,15 @@ def _run_one(job: Job, store_root: str, data_cfg: dict, threads: int, command: s
     done = store.get(data.fingerprint, job.arch, job.recipe, job.seed)
     if done is not None:  # another builder (the study and the table share records) got there first
         return job.arch, done["val_acc"]
-    record = train_and_score(parse_arch(job.arch), data, data.train_x, data.train_y, job.recipe, job.seed,
-                             torch.device("cpu"))
-    record.update(proxy="full", machine=machine(), command=command,
-                  date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    record = train_and_score(
+        parse_arch(job.arch), data, data.train_x, data.train_y, job.recipe, job.seed, torch.device("cpu")
+    )
+    record.update(
+        proxy="full",
+        machine=machine(),
+        command=command,
+        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     store.put(data.fingerprint, job.arch, job.recipe, job.seed, record)
     return job.arch, record["val_acc"]
 
@@ -84,25 +92,48 @@ def missing_jobs(jobs: list[Job], store: GroundTruthStore, fingerprint: str) -> 
     return out
 
 
-def run_jobs(jobs: list[Job], store: GroundTruthStore, data_cfg: DataConfig, processes: int, command: str) -> None:
+def run_jobs(
+    jobs: list[Job], store: GroundTruthStore, data_cfg: DataConfig, processes: int, command: str
+) -> None:
     fingerprint = load_dataset(data_cfg).fingerprint
     todo = missing_jobs(jobs, store, fingerprint)
-    log.info("%d jobs, %d already stored, %d to train in %d processes", len(jobs), len(jobs) - len(todo), len(todo), processes)
+    log.info(
+        "%d jobs, %d already stored, %d to train in %d processes",
+        len(jobs),
+        len(jobs) - len(todo),
+        len(todo),
+        processes,
+    )
     if not todo:
         return
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked OpenMP pools
     with ctx.Pool(processes, maxtasksperchild=8) as pool:
-        pending = [pool.apply_async(_run_one, (j, str(store.root), data_cfg.__dict__, 1, command)) for j in todo]
-        for i, (job, res) in enumerate(zip(todo, pending), 1):
+        pending = [
+            pool.apply_async(_run_one, (j, str(store.root), data_cfg.__dict__, 1, command)) for j in todo
+        ]
+        for i, (job, res) in enumerate(zip(todo, pending, strict=True), 1):
             arch, acc = res.get()
-            log.info("[%d/%d %.0fs] %s seed %d %d ep: val %.4f", i, len(todo), time.perf_counter() - t0, arch, job.seed,
-                     job.recipe.epochs, acc)
+            log.info(
+                "[%d/%d %.0fs] %s seed %d %d ep: val %.4f",
+                i,
+                len(todo),
+                time.perf_counter() - t0,
+                arch,
+                job.seed,
+                job.recipe.epochs,
+                acc,
+            )
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--store", type=Path, default=TABLE_STORE, help="ground-truth store to fill (default: the shipped table)")
+    ap.add_argument(
+        "--store",
+        type=Path,
+        default=TABLE_STORE,
+        help="ground-truth store to fill (default: the shipped table)",
+    )
     ap.add_argument("--processes", type=int, default=2, help="single-threaded training processes")
     ap.add_argument("--space", default="convnet_bench")
     ap.add_argument("--sample-seed", type=int, default=0, help="seed of the architecture order")

@@ -10,6 +10,7 @@ ground-truth store (default: the shipped table) as they finish.
 
     .venv/bin/python benchmarks/study_full_epochs.py --archs 10 --epochs 1 2 4 --seeds 0 1
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +40,9 @@ def rho(a: list[float], b: list[float]) -> float:
     return float(stats.spearmanr(a, b).statistic) if len(a) >= 3 else float("nan")
 
 
-def analyse(store: GroundTruthStore, fingerprint: str, archs: list[str], epochs: list[int], seeds: list[int]) -> dict:
+def analyse(
+    store: GroundTruthStore, fingerprint: str, archs: list[str], epochs: list[int], seeds: list[int]
+) -> dict:
     def table(recipe: TrainRecipe) -> dict[str, dict[int, float]]:
         recs = merged([store], fingerprint, recipe)
         return {a: {s: r["val_acc"] for s, r in recs.get(a, {}).items()} for a in archs}
@@ -49,16 +52,21 @@ def analyse(store: GroundTruthStore, fingerprint: str, archs: list[str], epochs:
     for e in epochs:
         t = by_e[e]
         full = [a for a in archs if all(s in t[a] for s in seeds)]
-        row: dict = {"epochs": e, "n": len(full),
-                     "mean_val_acc": float(np.mean([np.mean(list(t[a].values())) for a in full])) if full else None,
-                     "seconds_per_arch_seed": None}
+        row: dict = {
+            "epochs": e,
+            "n": len(full),
+            "mean_val_acc": float(np.mean([np.mean(list(t[a].values())) for a in full])) if full else None,
+            "seconds_per_arch_seed": None,
+        }
         if len(seeds) >= 2 and full:
             row["seed_to_seed_spearman"] = rho([t[a][seeds[0]] for a in full], [t[a][seeds[1]] for a in full])
         if 2 * e in by_e:
             t2 = by_e[2 * e]
             both = [a for a in full if all(s in t2[a] for s in seeds)]
-            row["spearman_vs_2x"] = rho([np.mean([t[a][s] for s in seeds]) for a in both],
-                                        [np.mean([t2[a][s] for s in seeds]) for a in both])
+            row["spearman_vs_2x"] = rho(
+                [np.mean([t[a][s] for s in seeds]) for a in both],
+                [np.mean([t2[a][s] for s in seeds]) for a in both],
+            )
             row["n_vs_2x"] = len(both)
         recs = merged([store], fingerprint, study_recipe(e))
         secs = [r["train_seconds"] for a in full for r in recs[a].values()]
@@ -67,28 +75,44 @@ def analyse(store: GroundTruthStore, fingerprint: str, archs: list[str], epochs:
     longest = max(epochs)
     plain, aug = by_e[longest], table(study_recipe(longest, DSA))
     both = [a for a in archs if seeds[0] in plain[a] and seeds[0] in aug[a]]
-    dsa = {"epochs": longest, "n": len(both),
-           "mean_val_acc_none": float(np.mean([plain[a][seeds[0]] for a in both])) if both else None,
-           "mean_val_acc_dsa": float(np.mean([aug[a][seeds[0]] for a in both])) if both else None,
-           "spearman_dsa_vs_none": rho([aug[a][seeds[0]] for a in both], [plain[a][seeds[0]] for a in both])}
+    dsa = {
+        "epochs": longest,
+        "n": len(both),
+        "mean_val_acc_none": float(np.mean([plain[a][seeds[0]] for a in both])) if both else None,
+        "mean_val_acc_dsa": float(np.mean([aug[a][seeds[0]] for a in both])) if both else None,
+        "spearman_dsa_vs_none": rho([aug[a][seeds[0]] for a in both], [plain[a][seeds[0]] for a in both]),
+    }
     per_arch = {a: {str(e): by_e[e][a] for e in epochs} | {f"{longest}_dsa": aug[a]} for a in archs}
     return {"rows": rows, "dsa": dsa, "per_arch": per_arch}
 
 
 def markdown(result: dict) -> str:
     f = lambda x: "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"  # noqa: E731
-    lines = ["# Full-data training length study (Fashion-MNIST, convnet_bench sample)", "",
-             f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ", f"Date: {result['date']}", "",
-             "Recipe: SGD momentum 0.9, lr 0.01, cosine to 0 over the run, batch 256, wd 5e-4, no augmentation; "
-             "validation split (6 000 images). Seed-mean rankings compared.", "",
-             "| epochs E | archs | mean val acc | seed-to-seed ρ (ceiling at E) | ρ(E, 2E) | s per arch-seed |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Full-data training length study (Fashion-MNIST, convnet_bench sample)",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Machine: {result['machine']}  ",
+        f"Date: {result['date']}",
+        "",
+        "Recipe: SGD momentum 0.9, lr 0.01, cosine to 0 over the run, batch 256, wd 5e-4, no augmentation; "
+        "validation split (6 000 images). Seed-mean rankings compared.",
+        "",
+        "| epochs E | archs | mean val acc | seed-to-seed ρ (ceiling at E) | ρ(E, 2E) | s per arch-seed |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['epochs']} | {r['n']} | {f(r['mean_val_acc'])} | {f(r.get('seed_to_seed_spearman'))} "
-                     f"| {f(r.get('spearman_vs_2x'))} | {f(r['seconds_per_arch_seed'])} |")
+        lines.append(
+            f"| {r['epochs']} | {r['n']} | {f(r['mean_val_acc'])} | {f(r.get('seed_to_seed_spearman'))} "
+            f"| {f(r.get('spearman_vs_2x'))} | {f(r['seconds_per_arch_seed'])} |"
+        )
     d = result["dsa"]
-    lines += ["", f"DSA at {d['epochs']} epochs (seed 0, {d['n']} archs): mean val acc {f(d['mean_val_acc_dsa'])} "
-              f"with DSA vs {f(d['mean_val_acc_none'])} without; Spearman DSA vs none {f(d['spearman_dsa_vs_none'])}.", ""]
+    lines += [
+        "",
+        f"DSA at {d['epochs']} epochs (seed 0, {d['n']} archs): mean val acc {f(d['mean_val_acc_dsa'])} "
+        f"with DSA vs {f(d['mean_val_acc_none'])} without; Spearman DSA vs none {f(d['spearman_dsa_vs_none'])}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -111,8 +135,13 @@ def main() -> None:
     if not args.analyse_only:
         run_jobs(jobs, store, data_cfg, args.processes, command)
     result = analyse(store, load_dataset(data_cfg).fingerprint, archs, sorted(args.epochs), args.seeds)
-    result.update(command=command, machine=machine(), date=dt.date.today().isoformat(), archs=archs,
-                  recipe=replace(study_recipe(longest)).to_dict())
+    result.update(
+        command=command,
+        machine=machine(),
+        date=dt.date.today().isoformat(),
+        archs=archs,
+        recipe=replace(study_recipe(longest)).to_dict(),
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "full_epochs_study.json").write_text(json.dumps(result, indent=2, sort_keys=True))
     (RESULTS / "full_epochs_study.md").write_text(markdown(result))

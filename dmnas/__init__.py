@@ -1,4 +1,5 @@
 """dmnas: condense a dataset with Distribution Matching, then search architectures on the proxy."""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

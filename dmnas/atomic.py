@@ -2,6 +2,7 @@
 
 Readers (NNI trials, a second dmnas process) see the old file or the new one, never half of one.
 """
+
 from __future__ import annotations
 
 import json

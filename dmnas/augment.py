@@ -6,6 +6,7 @@ without reseeding any global RNG. A draw holds parameters per *group*: in distri
 matching a group is a class (all images of a class share one transform, real and synthetic
 alike); when training a network each image is its own group.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,10 @@ def _crop_shift(hw: tuple[int, int], a: AugParams) -> tuple[int, int]:
 
 def _crop_sample(n: int, g: torch.Generator, a: AugParams, hw: tuple[int, int]) -> dict[str, torch.Tensor]:
     sh, sw = _crop_shift(hw, a)
-    return {"ty": torch.randint(-sh, sh + 1, (n,), generator=g), "tx": torch.randint(-sw, sw + 1, (n,), generator=g)}
+    return {
+        "ty": torch.randint(-sh, sh + 1, (n,), generator=g),
+        "tx": torch.randint(-sw, sw + 1, (n,), generator=g),
+    }
 
 
 def _crop_apply(x: torch.Tensor, p: dict[str, torch.Tensor], a: AugParams) -> torch.Tensor:
@@ -114,10 +118,13 @@ KINDS.add("cutout", AugKind(_cutout_sample, _cutout_apply))
 
 
 # --- horizontal flip
-KINDS.add("flip", AugKind(
-    lambda n, g, a, hw: {"f": _u(n, g)},
-    lambda x, p, a: torch.where(_col(p["f"]) < a.prob_flip, x.flip(3), x),
-))
+KINDS.add(
+    "flip",
+    AugKind(
+        lambda n, g, a, hw: {"f": _u(n, g)},
+        lambda x, p, a: torch.where(_col(p["f"]) < a.prob_flip, x.flip(3), x),
+    ),
+)
 
 
 # --- scale and rotate: affine resampling
@@ -146,10 +153,13 @@ def _rotate_apply(x: torch.Tensor, p: dict[str, torch.Tensor], a: AugParams) -> 
     return _affine(x, theta)
 
 
-KINDS.add("rotate", AugKind(
-    lambda n, g, a, hw: {"t": (_u(n, g) - 0.5) * 2 * a.ratio_rotate / 180 * math.pi},
-    _rotate_apply,
-))
+KINDS.add(
+    "rotate",
+    AugKind(
+        lambda n, g, a, hw: {"t": (_u(n, g) - 0.5) * 2 * a.ratio_rotate / 180 * math.pi},
+        _rotate_apply,
+    ),
+)
 
 DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
@@ -206,7 +216,10 @@ def sample_draw(
     else:
         choice = torch.randint(0, len(kinds), (n_groups,), generator=generator)
     values = {
-        k: {name: v.to(device) for name, v in KINDS.get(k).sample(n_groups, generator, params, image_hw).items()}
+        k: {
+            name: v.to(device)
+            for name, v in KINDS.get(k).sample(n_groups, generator, params, image_hw).items()
+        }
         for k in kinds
     }
     return AugDraw(kinds, choice.to(device), values, params)

@@ -8,6 +8,7 @@ and the SHA-256 of ``images.pt``), ``config.yaml`` (the resolved config, for peo
 readers (NNI trials) see a whole entry or none. Interrupted runs keep a checkpoint in
 ``<key>.partial/``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,7 +80,9 @@ class Cache:
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-"):
                 pass
         except OSError as err:
-            raise DmnasError(f"cache dir {self.root} is not writable ({err.strerror}); pick another with --cache-dir or DMNAS_CACHE") from None
+            raise DmnasError(
+                f"cache dir {self.root} is not writable ({err.strerror}); pick another with --cache-dir or DMNAS_CACHE"
+            ) from None
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -98,10 +101,14 @@ class Cache:
         except (OSError, ValueError) as err:
             raise DmnasError(f"cache entry {key} is corrupt: unreadable {MANIFEST} ({err}); {hint}") from None
         if manifest.get("format") != FORMAT_VERSION:
-            raise DmnasError(f"cache entry {key} has format {manifest.get('format')}, this dmnas reads {FORMAT_VERSION}; {hint}")
+            raise DmnasError(
+                f"cache entry {key} has format {manifest.get('format')}, this dmnas reads {FORMAT_VERSION}; {hint}"
+            )
         images_path = folder / IMAGES
         if not images_path.is_file() or sha256_file(images_path) != manifest.get("images_sha256"):
-            raise DmnasError(f"cache entry {key} is corrupt: {IMAGES} is missing or does not match its checksum; {hint}")
+            raise DmnasError(
+                f"cache entry {key} is corrupt: {IMAGES} is missing or does not match its checksum; {hint}"
+            )
         payload = torch.load(images_path, map_location="cpu", weights_only=True)
         return Entry(key, folder, payload["images"], payload["labels"], manifest)
 
@@ -118,7 +125,12 @@ class Cache:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{key}-"))
         try:
             torch.save({"images": images.cpu(), "labels": labels.cpu()}, tmp / IMAGES)
-            full = {**manifest, "format": FORMAT_VERSION, "key": key, "images_sha256": sha256_file(tmp / IMAGES)}
+            full = {
+                **manifest,
+                "format": FORMAT_VERSION,
+                "key": key,
+                "images_sha256": sha256_file(tmp / IMAGES),
+            }
             (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
             (tmp / CONFIG).write_text(yaml.safe_dump(full.get("config", {}), sort_keys=True))
             if write_grid is not None:
@@ -143,7 +155,11 @@ class Cache:
         if not self.root.is_dir():
             return []
         rows = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(".partial")):
+        for folder in sorted(
+            p
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(".partial")
+        ):
             try:
                 rows.append(json.loads((folder / MANIFEST).read_text()))
             except (OSError, ValueError) as err:
@@ -183,5 +199,7 @@ class Cache:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise DmnasError(f"no cache entry {prefix!r} in {self.root}; `dmnas cache list` shows the entries")
+            raise DmnasError(
+                f"no cache entry {prefix!r} in {self.root}; `dmnas cache list` shows the entries"
+            )
         raise DmnasError(f"cache key prefix {prefix!r} is ambiguous: {', '.join(matches)}")

@@ -5,6 +5,7 @@ and stored under the dmnas data folder; later loads read that one file and norma
 single vectorised step. The validation split is carved from the training split with a fixed
 seed: architectures are ranked on it, the test split is kept for final reporting.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -42,7 +43,7 @@ class DataConfig:
         if not 0.0 < self.val_fraction < 1.0:
             raise DmnasError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.name.startswith(IMAGEFOLDER_PREFIX):
-            if not self.name[len(IMAGEFOLDER_PREFIX):]:
+            if not self.name[len(IMAGEFOLDER_PREFIX) :]:
                 raise DmnasError("imagefolder needs a path: imagefolder:/path/to/images")
         else:
             RAW_LOADERS.get(self.name)
@@ -140,15 +141,23 @@ def _idx_dir_splits(folder: Path, classes: list[str], source: str) -> RawSplits 
                 return p
         return None
 
-    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    stems = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     paths = [find(s) for s in stems]
     if any(p is None for p in paths):
         return None
     arrays = [torch.from_numpy(read_idx(p).copy()) for p in paths]  # type: ignore[arg-type]
     return RawSplits(
-        train_x=arrays[0].unsqueeze(1), train_y=arrays[1].long(),
-        test_x=arrays[2].unsqueeze(1), test_y=arrays[3].long(),
-        classes=classes, source=source,
+        train_x=arrays[0].unsqueeze(1),
+        train_y=arrays[1].long(),
+        test_x=arrays[2].unsqueeze(1),
+        test_y=arrays[3].long(),
+        classes=classes,
+        source=source,
     )
 
 
@@ -187,7 +196,18 @@ def _mnist_like(name: str, tv_class: str, classes: list[str]) -> RawLoader:
     return load
 
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 RAW_LOADERS.add("fashion_mnist", _mnist_like("fashion_mnist", "FashionMNIST", FASHION_CLASSES))
 RAW_LOADERS.add("mnist", _mnist_like("mnist", "MNIST", [str(i) for i in range(10)]))
 
@@ -203,8 +223,12 @@ def _cifar(name: str, tv_class: str) -> RawLoader:
             raise _torchvision_error(name, root, err) from err
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         return RawSplits(
-            to_t(train.data), torch.tensor(train.targets), to_t(test.data), torch.tensor(test.targets),
-            list(train.classes), f"torchvision {tv_class} in {root}",
+            to_t(train.data),
+            torch.tensor(train.targets),
+            to_t(test.data),
+            torch.tensor(test.targets),
+            list(train.classes),
+            f"torchvision {tv_class} in {root}",
         )
 
     return load
@@ -223,9 +247,12 @@ def _svhn(root: Path, download: bool) -> RawSplits:
     except Exception as err:  # noqa: BLE001
         raise _torchvision_error("svhn", root, err) from err
     return RawSplits(
-        torch.from_numpy(train.data), torch.from_numpy(train.labels).long(),
-        torch.from_numpy(test.data), torch.from_numpy(test.labels).long(),
-        [str(i) for i in range(10)], f"torchvision SVHN in {root}",
+        torch.from_numpy(train.data),
+        torch.from_numpy(train.labels).long(),
+        torch.from_numpy(test.data),
+        torch.from_numpy(test.labels).long(),
+        [str(i) for i in range(10)],
+        f"torchvision SVHN in {root}",
     )
 
 
@@ -289,6 +316,7 @@ def load_imagefolder(path: Path, image_size: int, test_fraction: float = 0.2, se
 
 # ---------------------------------------------------------------- preparation
 
+
 def _stratified_mask(labels: torch.Tensor, num_classes: int, fraction: float, seed: int) -> torch.Tensor:
     """Boolean mask choosing ``fraction`` of every class (at least one), reproducibly."""
     gen = torch.Generator().manual_seed(seed)
@@ -323,9 +351,16 @@ def prepare(cfg: DataConfig, raw: RawSplits) -> dict[str, object]:
     return {
         "format": PREPARED_FORMAT,
         "config": cfg.key_dict(),
-        "train_x": train_x, "train_y": train_y, "val_x": val_x, "val_y": val_y,
-        "test_x": raw.test_x, "test_y": raw.test_y,
-        "mean": mean, "std": std, "classes": raw.classes, "source": raw.source,
+        "train_x": train_x,
+        "train_y": train_y,
+        "val_x": val_x,
+        "val_y": val_y,
+        "test_x": raw.test_x,
+        "test_y": raw.test_y,
+        "mean": mean,
+        "std": std,
+        "classes": raw.classes,
+        "source": raw.source,
         "fingerprint": _fingerprint(cfg, tensors),
     }
 
@@ -342,7 +377,7 @@ def _prepared_path(cfg: DataConfig, data_dir: Path) -> Path:
 
 def _load_raw(cfg: DataConfig, data_dir: Path) -> RawSplits:
     if cfg.name.startswith(IMAGEFOLDER_PREFIX):
-        return load_imagefolder(Path(cfg.name[len(IMAGEFOLDER_PREFIX):]).expanduser(), cfg.image_size)
+        return load_imagefolder(Path(cfg.name[len(IMAGEFOLDER_PREFIX) :]).expanduser(), cfg.image_size)
     return RAW_LOADERS.get(cfg.name)(data_dir, True)
 
 
@@ -370,11 +405,17 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> Dataset:
     mean, std = payload["mean"], payload["std"]
     return Dataset(
         name=cfg.name,
-        train_x=_normalise(payload["train_x"], mean, std), train_y=payload["train_y"],
-        val_x=_normalise(payload["val_x"], mean, std), val_y=payload["val_y"],
-        test_x=_normalise(payload["test_x"], mean, std), test_y=payload["test_y"],
-        mean=mean, std=std, classes=list(payload["classes"]),
-        fingerprint=str(payload["fingerprint"]), source=str(payload["source"]),
+        train_x=_normalise(payload["train_x"], mean, std),
+        train_y=payload["train_y"],
+        val_x=_normalise(payload["val_x"], mean, std),
+        val_y=payload["val_y"],
+        test_x=_normalise(payload["test_x"], mean, std),
+        test_y=payload["test_y"],
+        mean=mean,
+        std=std,
+        classes=list(payload["classes"]),
+        fingerprint=str(payload["fingerprint"]),
+        source=str(payload["source"]),
     )
 
 

@@ -5,6 +5,7 @@ applies one siamese augmentation draw per class to that class's real batch and s
 images, and moves the synthetic pixels so that the per-class mean embeddings match:
 ``loss = sum_c || mean embed(real_c) - mean embed(syn_c) ||^2``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -88,16 +89,25 @@ class CondenseState:
 
     def to_payload(self) -> dict[str, object]:
         return {
-            "iteration": self.iteration, "images": self.images, "momentum_buffer": self.momentum_buffer,
-            "generator_state": self.generator_state, "losses": self.losses, "seconds": self.seconds,
+            "iteration": self.iteration,
+            "images": self.images,
+            "momentum_buffer": self.momentum_buffer,
+            "generator_state": self.generator_state,
+            "losses": self.losses,
+            "seconds": self.seconds,
             "iteration_seconds": self.iteration_seconds,
         }
 
     @classmethod
     def from_payload(cls, p: dict[str, object]) -> "CondenseState":
         return cls(
-            int(p["iteration"]), p["images"], p["momentum_buffer"], p["generator_state"],  # type: ignore[arg-type]
-            list(p["losses"]), float(p.get("seconds", 0.0)), list(p.get("iteration_seconds", [])),  # type: ignore[arg-type]
+            int(p["iteration"]),
+            p["images"],
+            p["momentum_buffer"],
+            p["generator_state"],  # type: ignore[arg-type]
+            list(p["losses"]),
+            float(p.get("seconds", 0.0)),
+            list(p.get("iteration_seconds", [])),  # type: ignore[arg-type]
         )
 
 
@@ -189,7 +199,9 @@ def real_class_means(
             feats = embed(images).float()
             return segment_mean(feats, groups, n_classes)
         sums = sum(
-            segment_sum(embed(images[start:start + chunk]).float(), groups[start:start + chunk], n_classes)
+            segment_sum(
+                embed(images[start : start + chunk]).float(), groups[start : start + chunk], n_classes
+            )
             for start in range(0, len(images), chunk)
         )
         return divide_by_counts(sums, groups)
@@ -203,7 +215,11 @@ def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
         yield flag.is_set
         return
     # A signal the parent chose to ignore (`cmd &` in a script ignores SIGINT) stays ignored.
-    previous = {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(sig)) is not signal.SIG_IGN}
+    previous = {
+        sig: h
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if (h := signal.getsignal(sig)) is not signal.SIG_IGN
+    }
 
     def handler(signum: int, frame: object) -> None:
         flag.set()
@@ -285,7 +301,9 @@ def condense(
     syn_groups = torch.arange(n_classes).repeat_interleave(cfg.ipc).to(device)
     opt = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum)
     if state.momentum_buffer is not None:
-        opt.state[syn]["momentum_buffer"] = state.momentum_buffer.to(device).contiguous(memory_format=memory_format)
+        opt.state[syn]["momentum_buffer"] = state.momentum_buffer.to(device).contiguous(
+            memory_format=memory_format
+        )
     # Batchnorm statistics mix the batch, so its real batch must stay whole (as in the reference).
     chunk = 0 if cfg.embed.norm == "batchnorm" else opts.real_chunk
     losses = list(state.losses)
@@ -293,7 +311,13 @@ def condense(
     it = state.iteration
     use_compile = opts.compile and cfg.embed.norm != "batchnorm" and it < cfg.iterations
     # The template only provides the structure; its throwaway generator leaves every RNG stream alone.
-    template = build_convnet(cfg.embed, in_shape, n_classes, torch.Generator()).to(device, memory_format=memory_format) if use_compile else None
+    template = (
+        build_convnet(cfg.embed, in_shape, n_classes, torch.Generator()).to(
+            device, memory_format=memory_format
+        )
+        if use_compile
+        else None
+    )
     embedder = Embedder(template, use_compile)
     t0 = time.perf_counter()
 
@@ -301,15 +325,21 @@ def condense(
         buf = opt.state[syn].get("momentum_buffer")
         return CondenseState(
             # copy=True: on CPU .cpu() would alias the tensors the loop keeps updating in place.
-            it, syn.detach().to("cpu", copy=True).contiguous(),
+            it,
+            syn.detach().to("cpu", copy=True).contiguous(),
             None if buf is None else buf.detach().to("cpu", copy=True).contiguous(),
-            gen.get_state(), list(losses), state.seconds + time.perf_counter() - t0, list(iteration_seconds),
+            gen.get_state(),
+            list(losses),
+            state.seconds + time.perf_counter() - t0,
+            list(iteration_seconds),
         )
 
     with _deferred_interrupts() as interrupted, _tf32(cfg.precision == "tf32"):
         while it < cfg.iterations:
             t_it = time.perf_counter()
-            net = build_convnet(cfg.embed, in_shape, n_classes, generator=gen).to(device, memory_format=memory_format)
+            net = build_convnet(cfg.embed, in_shape, n_classes, generator=gen).to(
+                device, memory_format=memory_format
+            )
             net.train()  # batchnorm uses batch statistics, as in the reference
             net.requires_grad_(False)
             draw = sample_draw(kinds, n_classes, gen, in_shape[1:], cfg.aug, device=device)
@@ -317,7 +347,9 @@ def condense(
             real_groups = real_groups.to(device)
             with _autocast(device, cfg.precision):
                 real = apply_draw(train_x[idx.to(device)], real_groups, draw)
-                real_means = real_class_means(lambda v, n=net: embedder(n, v), real, real_groups, n_classes, chunk)
+                real_means = real_class_means(
+                    lambda v, n=net: embedder(n, v), real, real_groups, n_classes, chunk
+                )
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
             loss = dm_loss(real_means, syn_feats, syn_groups)
             opt.zero_grad(set_to_none=True)
@@ -333,7 +365,12 @@ def condense(
                 if checkpoint is not None:
                     checkpoint(snapshot())
                 raise KeyboardInterrupt
-            if checkpoint is not None and opts.checkpoint_every > 0 and it % opts.checkpoint_every == 0 and it < cfg.iterations:
+            if (
+                checkpoint is not None
+                and opts.checkpoint_every > 0
+                and it % opts.checkpoint_every == 0
+                and it < cfg.iterations
+            ):
                 checkpoint(snapshot())
     return snapshot()
 

@@ -1,4 +1,5 @@
 """The one exception type the CLI turns into a one-line message and a non-zero exit."""
+
 from __future__ import annotations
 
 

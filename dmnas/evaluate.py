@@ -1,4 +1,5 @@
 """Score a proxy set: train a fresh ConvNet on it several times and test on real data."""
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,10 @@ class EvalResult:
         return d
 
     def summary(self) -> str:
-        return f"{self.name}: {100 * self.mean:.2f} ± {100 * self.std:.2f} % test accuracy ({len(self.accuracies)} runs, {self.images} images)"
+        return (
+            f"{self.name}: {100 * self.mean:.2f} ± {100 * self.std:.2f} % test accuracy "
+            f"({len(self.accuracies)} runs, {self.images} images)"
+        )
 
 
 def random_subset(data: Dataset, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,6 +4,7 @@ A network is described by a frozen :class:`ConvNetSpec`; behaviour is derived fr
 fields, never from name substrings. Blocks are ``conv3x3 -> norm -> act -> pool``, as in the
 DC/DSA/DM papers' ConvNet, so that the grid of their NAS experiment is reproducible.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -94,7 +95,9 @@ def block_geometry(spec: ConvNetSpec, in_shape: Shape) -> tuple[list[tuple[int, 
         blocks.append((pad, (channels, height, width)))
         if spec.pool != "none":
             if min(height, width) < 2:
-                raise DmnasError(f"{spec.name}: input {in_shape} is too small for {spec.depth} pooling layers")
+                raise DmnasError(
+                    f"{spec.name}: input {in_shape} is too small for {spec.depth} pooling layers"
+                )
             height, width = height // 2, width // 2
     return blocks, (channels, height, width)
 

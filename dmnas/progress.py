@@ -1,4 +1,5 @@
 """A dependency-free progress line for the terminal: iteration, loss and it/s."""
+
 from __future__ import annotations
 
 import sys
@@ -9,7 +10,9 @@ from typing import TextIO
 class ProgressBar:
     """Redraws one line on a TTY; on a pipe or log file prints a line every ``every`` steps."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, every: int = 10, enabled: bool = True) -> None:
+    def __init__(
+        self, label: str, stream: TextIO = sys.stderr, every: int = 10, enabled: bool = True
+    ) -> None:
         self.label, self.stream, self.every, self.enabled = label, stream, every, enabled
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.t0 = time.perf_counter()

@@ -1,4 +1,5 @@
 """Get a condensed proxy set: from the cache when it is there, otherwise condense (resumably)."""
+
 from __future__ import annotations
 
 import logging
@@ -66,16 +67,25 @@ def get_or_condense(
     if resume is not None:
         log.info("resuming %s from its checkpoint at iteration %d", key, resume.iteration)
     state = condense(
-        data, cfg, opts, resume=resume,
+        data,
+        cfg,
+        opts,
+        resume=resume,
         checkpoint=lambda s: cache.save_checkpoint(key, s.to_payload()),
         progress=progress,
     )
     labels = torch.arange(data.num_classes).repeat_interleave(cfg.ipc)
     manifest = {
         "config": {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "run": opts.__dict__},
-        "dataset": {"name": data.name, "fingerprint": data.fingerprint, "source": data.source,
-                    "classes": data.classes, "image_shape": list(data.image_shape),
-                    "mean": data.mean.tolist(), "std": data.std.tolist()},
+        "dataset": {
+            "name": data.name,
+            "fingerprint": data.fingerprint,
+            "source": data.source,
+            "classes": data.classes,
+            "image_shape": list(data.image_shape),
+            "mean": data.mean.tolist(),
+            "std": data.std.tolist(),
+        },
         "dmnas_version": __version__,
         "torch_version": torch.__version__,
         "device": opts.device,
@@ -83,7 +93,9 @@ def get_or_condense(
         "wall_seconds": round(state.seconds, 3),
         "seconds_per_iteration": round(state.seconds / max(1, cfg.iterations), 4),
         # The median leaves out one-off costs (compilation, warm-up) of the first iterations.
-        "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4) if state.iteration_seconds else None,
+        "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4)
+        if state.iteration_seconds
+        else None,
         "resumed_from_iteration": resume.iteration if resume else 0,
         "loss_history": state.losses,
         "evaluations": {},

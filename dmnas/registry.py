@@ -1,4 +1,5 @@
 """A tiny name -> object registry (timm/torchvision style) shared by every pluggable part."""
+
 from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
@@ -31,9 +32,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise DmnasError(
-                f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
-            ) from None
+            raise DmnasError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
         return list(self._items)

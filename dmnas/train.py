@@ -3,6 +3,7 @@
 Used to evaluate a proxy set (the DM paper's protocol) and by every search trial. Data are
 tensors; batches are index slices of a generator-driven permutation, so no DataLoader workers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,12 +23,20 @@ log = logging.getLogger(__name__)
 Scheduler = torch.optim.lr_scheduler.LRScheduler
 SCHEDULES: Registry[Callable[[torch.optim.Optimizer, int, int], Scheduler]] = Registry("schedule")
 # The DC/DSA/DM evaluation schedule: x0.1 once, after half the epochs.
-SCHEDULES.add("step", lambda opt, epochs, per_epoch: torch.optim.lr_scheduler.MultiStepLR(
-    opt, milestones=[(epochs // 2) * per_epoch], gamma=0.1))
+SCHEDULES.add(
+    "step",
+    lambda opt, epochs, per_epoch: torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=[(epochs // 2) * per_epoch], gamma=0.1
+    ),
+)
 # Cosine to zero over every batch: a short full-data budget trains at a useful rate and still
 # anneals at its end, so even a 1-epoch run ends as converged as its length allows.
-SCHEDULES.add("cosine", lambda opt, epochs, per_epoch: torch.optim.lr_scheduler.CosineAnnealingLR(
-    opt, T_max=max(1, epochs * per_epoch)))
+SCHEDULES.add(
+    "cosine",
+    lambda opt, epochs, per_epoch: torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, epochs * per_epoch)
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,10 @@ class TrainRecipe:
     def describe(self) -> str:
         """One short line for reports: what a reader needs to judge a number trained this way."""
         aug = "no augmentation" if self.strategy == "none" else "DSA"
-        return (f"{self.epochs} ep, {self.schedule} lr {self.lr:g}, batch {self.batch_size}, "
-                f"wd {self.weight_decay:g}, {aug}")
+        return (
+            f"{self.epochs} ep, {self.schedule} lr {self.lr:g}, batch {self.batch_size}, "
+            f"wd {self.weight_decay:g}, {aug}"
+        )
 
 
 @dataclass(frozen=True)
@@ -62,18 +73,21 @@ class TrainResult:
     steps: int
 
 
+DEFAULT_AUG = AugParams()  # frozen: safe to share as a default
 EpochCallback = Callable[[int, nn.Module], None]
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch: int = 1024) -> float:
+def accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch: int = 1024
+) -> float:
     """Top-1 accuracy in eval mode (batchnorm uses running statistics)."""
     was_training = model.training
     model.eval()
     correct = 0
     for start in range(0, len(x), batch):
-        xb = x[start:start + batch].to(device, non_blocking=True)
-        correct += int((model(xb).argmax(1).cpu() == y[start:start + batch]).sum())
+        xb = x[start : start + batch].to(device, non_blocking=True)
+        correct += int((model(xb).argmax(1).cpu() == y[start : start + batch]).sum())
     model.train(was_training)
     return correct / max(1, len(x))
 
@@ -86,13 +100,15 @@ def train_model(
     generator: torch.Generator,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
-    aug_params: AugParams = AugParams(),
+    aug_params: AugParams = DEFAULT_AUG,
 ) -> TrainResult:
     """Train ``model`` in place on ``(x, y)``; ``on_epoch(epoch, model)`` after each epoch."""
     kinds = parse_strategy(recipe.strategy)
     model.to(device).train()
     x, y = x.to(device), y.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     sched = SCHEDULES.get(recipe.schedule)(opt, recipe.epochs, -(-len(x) // recipe.batch_size))
     loss_fn = nn.CrossEntropyLoss()
     n, steps, loss_value = len(x), 0, float("nan")
@@ -100,11 +116,13 @@ def train_model(
     for epoch in range(recipe.epochs):
         perm = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, recipe.batch_size):
-            idx = perm[start:start + recipe.batch_size]
+            idx = perm[start : start + recipe.batch_size]
             xb, yb = x[idx], y[idx]
             if kinds:
                 # Per-image parameters, one transform kind per batch (DSA's training mode).
-                draw = sample_draw(kinds, len(idx), generator, tuple(x.shape[2:]), aug_params, one_kind=True, device=device)
+                draw = sample_draw(
+                    kinds, len(idx), generator, tuple(x.shape[2:]), aug_params, one_kind=True, device=device
+                )
                 xb = apply_draw(xb, torch.arange(len(idx), device=device), draw)
             loss = loss_fn(model(xb), yb)
             opt.zero_grad(set_to_none=True)

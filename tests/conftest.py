@@ -1,4 +1,5 @@
 """Shared fixtures: tiny in-memory datasets for fast CPU tests, real Fashion-MNIST for slow ones."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,18 @@ def make_dataset(
     y = torch.arange(num_classes).repeat_interleave(per_class)
     x = torch.randn(n, *shape, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float() - num_classes / 2
     return Dataset(
-        name="tiny", train_x=x, train_y=y, val_x=x[::3].clone(), val_y=y[::3].clone(),
-        test_x=x[1::3].clone(), test_y=y[1::3].clone(),
-        mean=torch.zeros(shape[0]), std=torch.ones(shape[0]),
-        classes=[f"c{i}" for i in range(num_classes)], fingerprint=f"tiny{seed}", source="test",
+        name="tiny",
+        train_x=x,
+        train_y=y,
+        val_x=x[::3].clone(),
+        val_y=y[::3].clone(),
+        test_x=x[1::3].clone(),
+        test_y=y[1::3].clone(),
+        mean=torch.zeros(shape[0]),
+        std=torch.ones(shape[0]),
+        classes=[f"c{i}" for i in range(num_classes)],
+        fingerprint=f"tiny{seed}",
+        source="test",
     )
 
 
@@ -44,7 +53,9 @@ def fmnist_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     if not (SYSTEM_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     data_dir = Path(os.environ.get("DMNAS_TEST_DATA", "/tmp/dmnas-test-data"))
-    env = dict(os.environ, DMNAS_DATA=str(data_dir), DMNAS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, DMNAS_DATA=str(data_dir), DMNAS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1"
+    )
     return env
 
 
@@ -57,7 +68,13 @@ def start_dmnas() -> Callable[..., subprocess.Popen[str]]:
     """
 
     def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "dmnas", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        return subprocess.Popen(
+            [sys.executable, "-m", "dmnas", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
     return start

@@ -19,10 +19,21 @@ def test_key_is_stable_and_order_independent() -> None:
     assert cache_key({"a": 1}) == hashlib.sha256(b'{"a":1,"format":1}').hexdigest()[:16]
 
 
-@pytest.mark.parametrize("change", [
-    {"ipc": 11}, {"iterations": 5}, {"lr_img": 0.5}, {"momentum": 0.9}, {"batch_real": 128},
-    {"init": "noise"}, {"strategy": "none"}, {"embed": ConvNetSpec(width=64)}, {"precision": "tf32"}, {"seed": 1},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ipc": 11},
+        {"iterations": 5},
+        {"lr_img": 0.5},
+        {"momentum": 0.9},
+        {"batch_real": 128},
+        {"init": "noise"},
+        {"strategy": "none"},
+        {"embed": ConvNetSpec(width=64)},
+        {"precision": "tf32"},
+        {"seed": 1},
+    ],
+)
 def test_key_changes_with_every_condense_field(change: dict) -> None:
     base = CondenseConfig()
     assert entry_key(DataConfig(), base, "fp") != entry_key(DataConfig(), replace(base, **change), "fp")
@@ -38,7 +49,9 @@ def test_key_changes_with_data_and_fingerprint() -> None:
 
 
 def save_one(cache: Cache, key: str = "k1") -> None:
-    cache.save(key, torch.randn(4, 1, 3, 3), torch.arange(4), {"config": {"x": 1}}, lambda p: p.write_bytes(b"png"))
+    cache.save(
+        key, torch.randn(4, 1, 3, 3), torch.arange(4), {"config": {"x": 1}}, lambda p: p.write_bytes(b"png")
+    )
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:

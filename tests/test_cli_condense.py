@@ -1,4 +1,5 @@
 """End to end through the real CLI on real Fashion-MNIST (Debian's dataset-fashion-mnist)."""
+
 from __future__ import annotations
 
 import signal
@@ -13,11 +14,23 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--ipc", "2", "--iterations", "3", "--batch-real", "16", "--embed-arch", "d1_w8_relu_instancenorm_avgpooling", "-q"]
+TINY = [
+    "--ipc",
+    "2",
+    "--iterations",
+    "3",
+    "--batch-real",
+    "16",
+    "--embed-arch",
+    "d1_w8_relu_instancenorm_avgpooling",
+    "-q",
+]
 
 
 def dmnas(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def entry_dir(stdout: str) -> Path:
@@ -39,7 +52,17 @@ def test_condense_then_cache_hit_then_evaluate(fmnist_env: dict[str, str]) -> No
     assert entry_dir(second.stdout) == entry
     assert time.perf_counter() - t < 30
 
-    ev = dmnas(fmnist_env, "evaluate", *TINY, "--eval-runs", "2", "--eval-epochs", "3", "--eval-arch", "d1_w8_relu_instancenorm_avgpooling")
+    ev = dmnas(
+        fmnist_env,
+        "evaluate",
+        *TINY,
+        "--eval-runs",
+        "2",
+        "--eval-epochs",
+        "3",
+        "--eval-arch",
+        "d1_w8_relu_instancenorm_avgpooling",
+    )
     assert ev.returncode == 0, ev.stderr
     assert "dm: " in ev.stdout and "random_real: " in ev.stdout and "2 runs, 20 images" in ev.stdout
 
@@ -59,16 +82,25 @@ def one_error_line(proc: subprocess.CompletedProcess[str], pattern: str) -> None
 
 
 def test_bad_input_gives_one_line_and_non_zero_exit(fmnist_env: dict[str, str], tmp_path: Path) -> None:
-    one_error_line(dmnas(fmnist_env, "condense", "--dataset", "imagenet"), "valid: fashion_mnist, mnist, cifar10")
-    one_error_line(dmnas(fmnist_env, "condense", "--dataset", "mnist", "--data-root", str(tmp_path / "none"), *TINY), "not found")
-    one_error_line(dmnas(fmnist_env, "condense", "--ipc", "6000", *TINY[2:]), "larger than the smallest class")
+    one_error_line(
+        dmnas(fmnist_env, "condense", "--dataset", "imagenet"), "valid: fashion_mnist, mnist, cifar10"
+    )
+    one_error_line(
+        dmnas(fmnist_env, "condense", "--dataset", "mnist", "--data-root", str(tmp_path / "none"), *TINY),
+        "not found",
+    )
+    one_error_line(
+        dmnas(fmnist_env, "condense", "--ipc", "6000", *TINY[2:]), "larger than the smallest class"
+    )
     if not torch.cuda.is_available():
         one_error_line(dmnas(fmnist_env, "condense", "--device", "cuda", *TINY), "CUDA is not available")
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     one_error_line(dmnas(fmnist_env, "condense", "--cache-dir", str(blocker / "c"), *TINY), "not writable")
     (tmp_path / "empty").mkdir()
-    one_error_line(dmnas(fmnist_env, "condense", "--dataset", f"imagefolder:{tmp_path / 'empty'}", *TINY), "empty")
+    one_error_line(
+        dmnas(fmnist_env, "condense", "--dataset", f"imagefolder:{tmp_path / 'empty'}", *TINY), "empty"
+    )
     one_error_line(dmnas(fmnist_env, "condense", *TINY, "--embed-arch", "resnet"), "not of the form")
 
     ok = dmnas(fmnist_env, "condense", *TINY)
@@ -80,9 +112,23 @@ def test_bad_input_gives_one_line_and_non_zero_exit(fmnist_env: dict[str, str], 
     assert fixed.returncode == 0 and fixed.stdout.startswith("condensed: ")
 
 
-def test_interrupted_run_resumes_to_identical_images(fmnist_env: dict[str, str], tmp_path: Path, start_dmnas: Callable[..., subprocess.Popen[str]]) -> None:
-    args = ["condense", "--ipc", "2", "--iterations", "30", "--batch-real", "32", "--checkpoint-every", "1",
-            "--embed-arch", "d2_w16_relu_instancenorm_avgpooling", "-q"]
+def test_interrupted_run_resumes_to_identical_images(
+    fmnist_env: dict[str, str], tmp_path: Path, start_dmnas: Callable[..., subprocess.Popen[str]]
+) -> None:
+    args = [
+        "condense",
+        "--ipc",
+        "2",
+        "--iterations",
+        "30",
+        "--batch-real",
+        "32",
+        "--checkpoint-every",
+        "1",
+        "--embed-arch",
+        "d2_w16_relu_instancenorm_avgpooling",
+        "-q",
+    ]
     reference_env = dict(fmnist_env, DMNAS_CACHE=str(tmp_path / "reference"))
     reference = dmnas(reference_env, *args)
     assert reference.returncode == 0, reference.stderr

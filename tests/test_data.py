@@ -41,7 +41,9 @@ def make_folder(root: Path, classes: int = 3, per_class: int = 6, mode: str = "L
         (root / f"class{c}").mkdir(parents=True)
         for i in range(per_class):
             shape = (20, 20) if mode == "L" else (20, 20, 3)
-            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(root / f"class{c}" / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(
+                root / f"class{c}" / f"{i}.png"
+            )
 
 
 @pytest.mark.parametrize("mode,channels", [("L", 1), ("RGB", 3)])
@@ -84,9 +86,13 @@ def test_imagefolder_reads_one_file_at_a_time_and_names_a_broken_one(tmp_path: P
     import sys
 
     make_folder(tmp_path / "imgs", classes=3, per_class=200)
-    script = (f"from pathlib import Path; from dmnas.data import load_imagefolder; "
-              f"r = load_imagefolder(Path({str(tmp_path / 'imgs')!r}), 8); print(len(r.train_x) + len(r.test_x))")
-    proc = subprocess.run(["bash", "-c", f"ulimit -n 256 && {sys.executable} -c \"{script}\""], capture_output=True, text=True)
+    script = (
+        f"from pathlib import Path; from dmnas.data import load_imagefolder; "
+        f"r = load_imagefolder(Path({str(tmp_path / 'imgs')!r}), 8); print(len(r.train_x) + len(r.test_x))"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", f'ulimit -n 256 && {sys.executable} -c "{script}"'], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "600", proc.stderr[-2000:]
     (tmp_path / "imgs" / "class1" / "7.png").write_bytes(b"not a png")
     with pytest.raises(DmnasError, match=r"cannot read image .*class1/7\.png"):

@@ -29,7 +29,9 @@ def test_finite_difference_gradient_of_the_whole_objective() -> None:
     """float64 gradcheck of loss(syn) through augmentation, a random ConvNet and the mean matching."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    net = build_convnet(ConvNetSpec(depth=1, width=4, norm="instancenorm", pool="avgpooling"), (1, 6, 6), 2, gen).double()
+    net = build_convnet(
+        ConvNetSpec(depth=1, width=4, norm="instancenorm", pool="avgpooling"), (1, 6, 6), 2, gen
+    ).double()
     net.requires_grad_(False)
     real = torch.randn(8, 1, 6, 6, dtype=torch.float64)
     real_groups = torch.tensor([0] * 4 + [1] * 4)
@@ -125,6 +127,8 @@ def test_interrupts_become_a_flag_and_ignored_signals_stay_ignored() -> None:
             assert not interrupted()
             os.kill(os.getpid(), signal.SIGTERM)
             assert interrupted()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is old_term
+        assert (
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is old_term
+        )
     finally:
         signal.signal(signal.SIGINT, old_int)

@@ -26,7 +26,13 @@ def test_every_grid_point_builds_and_runs(in_shape: tuple[int, int, int]) -> Non
 
 def test_default_is_the_papers_embedding_net() -> None:
     spec = ConvNetSpec()
-    assert (spec.depth, spec.width, spec.act, spec.norm, spec.pool) == (3, 128, "relu", "instancenorm", "avgpooling")
+    assert (spec.depth, spec.width, spec.act, spec.norm, spec.pool) == (
+        3,
+        128,
+        "relu",
+        "instancenorm",
+        "avgpooling",
+    )
     net = build_convnet(spec, (1, 28, 28), 10)
     assert net.feature_dim == 128 * 4 * 4  # 28 padded to 32, then three 2x2 pools
 
@@ -39,8 +45,8 @@ def test_generator_makes_init_reproducible_and_leaves_global_rng_alone() -> None
     assert torch.equal(torch.rand(1), before)
     b = build_convnet(ConvNetSpec(width=8), (1, 12, 12), 3, torch.Generator().manual_seed(5))
     c = build_convnet(ConvNetSpec(width=8), (1, 12, 12), 3, torch.Generator().manual_seed(6))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
 
 
 def test_parse_arch_round_trip_and_errors() -> None:

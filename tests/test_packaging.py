@@ -1,4 +1,5 @@
 """dmnas installed non-editable (as from a wheel) still finds its search spaces."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,23 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     target = tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                            "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     assert (target / "dmnas" / "spaces" / "convnet_grid.yaml").is_file()
     # Run from elsewhere with only the installed copy importable: no checkout to fall back on.
@@ -23,9 +39,17 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     code = "from dmnas.search.space import load_space, SPACES_DIR; print(SPACES_DIR, load_space('convnet_grid').size)"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(target / "dmnas" / "spaces"), "720"]
-    help_ = subprocess.run([sys.executable, "-m", "dmnas", "search", "--help"], cwd=elsewhere, env=env,
-                           capture_output=True, text=True, timeout=120)
+    help_ = subprocess.run(
+        [sys.executable, "-m", "dmnas", "search", "--help"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert help_.returncode == 0 and "convnet_grid" in help_.stdout

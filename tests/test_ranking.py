@@ -1,5 +1,6 @@
 """The ranking yardstick: sampling, small-sample rules, noise ceiling, confirmation, seeded
 ground-truth store, zero-cost scores against hand computations, and the report built from them."""
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,11 @@ def test_agreement_reports_n_a_below_its_minimum_sizes() -> None:
     rng = np.random.default_rng(0)
     small = agreement(np.arange(6.0), np.arange(6.0))
     assert small.n == 6 and small.spearman == pytest.approx(1.0)
-    assert math.isnan(small.top5_overlap) and math.isnan(small.top10pct_overlap) and math.isnan(small.spearman_top10pct)
+    assert (
+        math.isnan(small.top5_overlap)
+        and math.isnan(small.top10pct_overlap)
+        and math.isnan(small.spearman_top10pct)
+    )
     full = rng.normal(size=60)
     big = agreement(full + rng.normal(scale=0.1, size=60), full)
     assert big.top10pct_k == 6 and not math.isnan(big.spearman_top10pct) and 0 <= big.top10pct_overlap <= 1
@@ -103,7 +108,9 @@ def test_store_keys_records_by_recipe_and_seed(tmp_path: Path) -> None:
     assert "archB" not in store.all("fp", r1)  # damaged: counts as missing
 
 
-def test_first_layout_records_keep_their_key_and_are_migrated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_first_layout_records_keep_their_key_and_are_migrated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Records written before seeds existed: ``<recipe key>/<arch>.json`` with the step schedule.
     Their recipe key is unchanged by the new schedule field, and they are read as seed 0."""
     from dmnas.cache import cache_key
@@ -163,8 +170,15 @@ def test_naswot_matches_a_hand_computation() -> None:
     assert naswot(net, x_dup) == -math.inf and rankable(-math.inf) < rankable(-1e6)
 
 
-@pytest.mark.parametrize("arch", ["d1_w4_sigmoid_none_none", "d2_w8_relu_batchnorm_maxpooling",
-                                  "d3_w8_leakyrelu_layernorm_avgpooling", "d4_w8_relu_groupnorm_maxpooling"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "d1_w4_sigmoid_none_none",
+        "d2_w8_relu_batchnorm_maxpooling",
+        "d3_w8_leakyrelu_layernorm_avgpooling",
+        "d4_w8_relu_groupnorm_maxpooling",
+    ],
+)
 def test_zero_cost_scores_are_finite_on_the_convnet_family(arch: str) -> None:
     from dmnas.models import build_convnet, parse_arch
 
@@ -178,17 +192,29 @@ def test_zero_cost_scores_are_finite_on_the_convnet_family(arch: str) -> None:
 
 
 def _truth(n_unbiased: int = 12) -> GroundTruth:
-    per_seed = {f"a{i:02d}": {0: 0.9 - i / 100, 1: 0.9 - i / 100 + (0.004 if i % 3 else -0.004)} for i in range(14)}
+    per_seed = {
+        f"a{i:02d}": {0: 0.9 - i / 100, 1: 0.9 - i / 100 + (0.004 if i % 3 else -0.004)} for i in range(14)
+    }
     unbiased = frozenset(f"a{i:02d}" for i in range(2, 2 + n_unbiased))  # a00, a01 only confirmed
-    return GroundTruth(per_seed, unbiased, TrainRecipe(epochs=4, schedule="cosine", strategy="none").describe(), "k123",
-                       54000, {"table": n_unbiased})
+    return GroundTruth(
+        per_seed,
+        unbiased,
+        TrainRecipe(epochs=4, schedule="cosine", strategy="none").describe(),
+        "k123",
+        54000,
+        {"table": n_unbiased},
+    )
 
 
 def test_report_estimates_only_from_the_unbiased_sample_and_confirms_apart(tmp_path: Path) -> None:
     truth = _truth()
     mean = truth.mean
-    good = ProxyScores("dm", "e1", "dm", {a: v - 0.3 for a, v in mean.items()}, dict.fromkeys(mean, 2.0), 100, 0)
-    bad = ProxyScores("synflow", "e2", "synflow", {a: -v for a, v in mean.items()}, dict.fromkeys(mean, 0.01), 1, 0)
+    good = ProxyScores(
+        "dm", "e1", "dm", {a: v - 0.3 for a, v in mean.items()}, dict.fromkeys(mean, 2.0), 100, 0
+    )
+    bad = ProxyScores(
+        "synflow", "e2", "synflow", {a: -v for a, v in mean.items()}, dict.fromkeys(mean, 0.01), 1, 0
+    )
     rows = build_rows([good, bad], truth, confirm_k=3)
     assert rows[0].estimate.n == 12 and rows[0].estimate.spearman == pytest.approx(1.0)
     assert rows[1].estimate.spearman == pytest.approx(-1.0)

@@ -1,4 +1,5 @@
 """Real NNI experiments (local training service, web server on 127.0.0.1) on a tiny space."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,20 @@ from dmnas.search.space import load_space  # noqa: E402
 from dmnas.search.trial import TrialContext  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 
-TINY_PROXY = ["--ipc", "2", "--iterations", "2", "--batch-real", "16", "--embed-arch", "d1_w8_relu_instancenorm_avgpooling",
-              "--epochs", "4", "--full-epochs", "1"]
+TINY_PROXY = [
+    "--ipc",
+    "2",
+    "--iterations",
+    "2",
+    "--batch-real",
+    "16",
+    "--embed-arch",
+    "d1_w8_relu_instancenorm_avgpooling",
+    "--epochs",
+    "4",
+    "--full-epochs",
+    "1",
+]
 
 
 @pytest.fixture
@@ -39,10 +52,18 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
     space = load_space("convnet_tiny")
     search_dir = tmp_path / "search"
     search_dir.mkdir()
-    TrialContext(proxy="random", data={"name": "fashion_mnist"}, data_dir=None,
-                 recipe=TrainRecipe(epochs=2, strategy="none").to_dict(), device="cpu", seed=0,
-                 results_dir=str(search_dir / "trials"), ground_truth_dir=str(tmp_path / "gt"), ipc=2, threads=1,
-                 ).save(search_dir / "context.json")
+    TrialContext(
+        proxy="random",
+        data={"name": "fashion_mnist"},
+        data_dir=None,
+        recipe=TrainRecipe(epochs=2, strategy="none").to_dict(),
+        device="cpu",
+        seed=0,
+        results_dir=str(search_dir / "trials"),
+        ground_truth_dir=str(tmp_path / "gt"),
+        ipc=2,
+        threads=1,
+    ).save(search_dir / "context.json")
     port = choose_port(18500)
     seen: dict[str, object] = {}
 
@@ -52,8 +73,15 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
                 seen[endpoint] = json.loads(r.read())
 
     settings = ExperimentSettings(
-        name="dmnas test", nni_space=space.nni_space, space_size=space.size, tuner="grid", max_trials=100,
-        concurrency=2, max_duration="10m", port=port, nni_dir=tmp_path / "nni",
+        name="dmnas test",
+        nni_space=space.nni_space,
+        space_size=space.size,
+        tuner="grid",
+        max_trials=100,
+        concurrency=2,
+        max_duration="10m",
+        port=port,
+        nni_dir=tmp_path / "nni",
         trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
         trial_code_dir=search_dir,
     )
@@ -72,18 +100,35 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
 
 
 def dmnas(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> None:
     # Every architecture of the tiny space is in the unbiased sample, at two seeds: the ceiling exists.
     gt = ["--ground-truth", "4", "--confirm", "1", "--full-seeds", "2", "--table", "none"]
-    proc = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "dm", "--concurrency", "2", "--port", "18600",
-                 *gt, *TINY_PROXY)
+    proc = dmnas(
+        nni_env,
+        "search",
+        "--space",
+        "convnet_tiny",
+        "--proxy",
+        "dm",
+        "--concurrency",
+        "2",
+        "--port",
+        "18600",
+        *gt,
+        *TINY_PROXY,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "search " in out and "4 succeeded, 0 failed" in out
-    assert "ground truth (1 ep, cosine lr 0.01" in out and "unbiased sample of 4 (inclusion probability 1.00 each)" in out
+    assert (
+        "ground truth (1 ep, cosine lr 0.01" in out
+        and "unbiased sample of 4 (inclusion probability 1.00 each)" in out
+    )
     assert "0 of 8 trainings already known, training 8 on full data" in out
     assert "| dm ipc2 4ep (" in out and "report png_0:" in out
     assert "Noise ceiling (Spearman between seed 0 and seed 1 of the same recipe, n=4)" in out
@@ -95,11 +140,24 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
 
     # A random subset and a zero-cost score (synflow, inside NNI trials too), reusing that ground
     # truth, then all three side by side.
-    proc2 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", *gt, *TINY_PROXY)
+    proc2 = dmnas(
+        nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", *gt, *TINY_PROXY
+    )
     assert proc2.returncode == 0, proc2.stderr
     assert "8 of 8 trainings already known" in proc2.stdout and "training 8" not in proc2.stdout
     exp2 = proc2.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
-    proc3 = dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "synflow", "--port", "18600", *gt, *TINY_PROXY)
+    proc3 = dmnas(
+        nni_env,
+        "search",
+        "--space",
+        "convnet_tiny",
+        "--proxy",
+        "synflow",
+        "--port",
+        "18600",
+        *gt,
+        *TINY_PROXY,
+    )
     assert proc3.returncode == 0, proc3.stderr
     assert "4 succeeded, 0 failed" in proc3.stdout and "| synflow at init (" in proc3.stdout
     exp3 = proc3.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
@@ -107,14 +165,23 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert trial["proxy"] == "synflow" and trial["default"] == trial["score"] > 0
     both = dmnas(nni_env, "report", exp_id, exp2, exp3)
     assert both.returncode == 0, both.stderr
-    assert "| dm ipc2 4ep (" in both.stdout and "| random ipc2 4ep (" in both.stdout and "| synflow at init (" in both.stdout
+    assert (
+        "| dm ipc2 4ep (" in both.stdout
+        and "| random ipc2 4ep (" in both.stdout
+        and "| synflow at init (" in both.stdout
+    )
 
     # the finished experiment's web UI can be reopened, and closes cleanly on SIGTERM
     import signal
     import time
 
-    view = subprocess.Popen([sys.executable, "-m", "dmnas", "view", exp_id, "--port", "18650"], env=nni_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    view = subprocess.Popen(
+        [sys.executable, "-m", "dmnas", "view", exp_id, "--port", "18650"],
+        env=nni_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     status = None
     for _ in range(60):
         try:
@@ -159,7 +226,9 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
 
 
-def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(nni_env: dict[str, str], tmp_path: Path) -> None:
+def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
+    nni_env: dict[str, str], tmp_path: Path
+) -> None:
     import signal
     import threading
     import time
@@ -171,14 +240,34 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(nni
     for c in range(3):
         (tmp_path / "imgs" / f"c{c}").mkdir(parents=True)
         for i in range(12):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"c{c}" / f"{i}.png")
-    data = ["--proxy", "random", "--dataset", f"imagefolder:{tmp_path / 'imgs'}", "--image-size", "8", "--ipc", "2", "--port", "18700"]
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+                tmp_path / "imgs" / f"c{c}" / f"{i}.png"
+            )
+    data = [
+        "--proxy",
+        "random",
+        "--dataset",
+        f"imagefolder:{tmp_path / 'imgs'}",
+        "--image-size",
+        "8",
+        "--ipc",
+        "2",
+        "--port",
+        "18700",
+    ]
     # Four pooling layers cannot fit 8x8 images: said before NNI starts, not as failed trials.
     unfit = tmp_path / "unfit.yaml"
     unfit.write_text("depth: {_type: choice, _value: [1, 4]}\nwidth: {_type: choice, _value: [4]}\n")
     proc = dmnas(nni_env, "search", "--space", str(unfit), *data, timeout=120)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("dmnas: error:")]  # after the data-prep INFO line
-    assert proc.returncode == 2 and len(errors) == 1 and "1 of the 2 architectures" in errors[0] and "d4_w4" in errors[0], proc.stderr
+    errors = [
+        line for line in proc.stderr.splitlines() if line.startswith("dmnas: error:")
+    ]  # after the data-prep INFO line
+    assert (
+        proc.returncode == 2
+        and len(errors) == 1
+        and "1 of the 2 architectures" in errors[0]
+        and "d4_w4" in errors[0]
+    ), proc.stderr
     assert not (Path(nni_env["DMNAS_WORKDIR"]) / "nni").exists()
 
     # A trial killed mid-run (as by the OOM killer) is a failed trial; the search goes on.
@@ -204,20 +293,41 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(nni
     killer.join(timeout=10)
     assert killed and proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 succeeded, 1 failed" in proc.stdout
-    results = json.loads(next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text())
+    results = json.loads(
+        next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text()
+    )
     # NNI's local service labels a SIGKILLed trial USER_CANCELED; dmnas counts it as failed.
-    assert sorted(t["status"] for t in results["trials"]) == ["SUCCEEDED", "USER_CANCELED"] and results["failed"] == 1
+    assert (
+        sorted(t["status"] for t in results["trials"]) == ["SUCCEEDED", "USER_CANCELED"]
+        and results["failed"] == 1
+    )
     (failed,) = [t for t in results["trials"] if t["status"] != "SUCCEEDED"]
-    assert Path(failed["stderr"]).is_file()  # NNI reports a path that does not exist; dmnas finds the real one
+    assert Path(
+        failed["stderr"]
+    ).is_file()  # NNI reports a path that does not exist; dmnas finds the real one
     assert f"trial {failed['trial_id']} failed:" in proc.stderr and "log:" in proc.stderr
 
 
-def test_ctrl_c_stops_the_experiment_and_its_processes(nni_env: dict[str, str], start_dmnas: Callable[..., subprocess.Popen[str]]) -> None:
+def test_ctrl_c_stops_the_experiment_and_its_processes(
+    nni_env: dict[str, str], start_dmnas: Callable[..., subprocess.Popen[str]]
+) -> None:
     import signal
     import time
 
-    proc = start_dmnas(nni_env, "search", "--space", "convnet_tiny", "--proxy", "random",
-                       "--ipc", "2", "--epochs", "20000", "--port", "18800")
+    proc = start_dmnas(
+        nni_env,
+        "search",
+        "--space",
+        "convnet_tiny",
+        "--proxy",
+        "random",
+        "--ipc",
+        "2",
+        "--epochs",
+        "20000",
+        "--port",
+        "18800",
+    )
     work = Path(nni_env["DMNAS_WORKDIR"])
     assert proc.stderr is not None
     for line in proc.stderr:  # the status line says when a trial is running

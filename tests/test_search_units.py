@@ -1,4 +1,5 @@
 """The search stage without NNI: spaces, the trial adapter, correlation, ground truth, reports."""
+
 from __future__ import annotations
 
 import json
@@ -40,14 +41,20 @@ def test_small_spaces_are_small_and_build() -> None:
     assert load_space("convnet_tiny").size == 4
 
 
-@pytest.mark.parametrize("content,message", [
-    ("depth: {_type: choice, _value: [1, 2]}\nkernel: {_type: choice, _value: [3]}\n", "unknown key 'kernel'"),
-    ("act: {_type: choice, _value: [relu, gelu]}\n", "act value 'gelu' is unknown"),
-    ("width: {_type: choice, _value: [0]}\n", "width value 0"),
-    ("depth: {_type: uniform, _value: [1, 4]}\n", "depth must be {_type: choice"),
-    ("depth: {_type: choice, _value: [9]}\n", "depth value 9"),
-    ("- 1\n- 2\n", "a mapping"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            "depth: {_type: choice, _value: [1, 2]}\nkernel: {_type: choice, _value: [3]}\n",
+            "unknown key 'kernel'",
+        ),
+        ("act: {_type: choice, _value: [relu, gelu]}\n", "act value 'gelu' is unknown"),
+        ("width: {_type: choice, _value: [0]}\n", "width value 0"),
+        ("depth: {_type: uniform, _value: [1, 4]}\n", "depth must be {_type: choice"),
+        ("depth: {_type: choice, _value: [9]}\n", "depth value 9"),
+        ("- 1\n- 2\n", "a mapping"),
+    ],
+)
 def test_bad_space_files_name_the_offending_entry(tmp_path: Path, content: str, message: str) -> None:
     f = tmp_path / "bad.yaml"
     f.write_text(content)
@@ -56,7 +63,10 @@ def test_bad_space_files_name_the_offending_entry(tmp_path: Path, content: str, 
 
 
 def test_unknown_space_lists_available() -> None:
-    with pytest.raises(DmnasError, match="available: convnet_bench, convnet_bench48, convnet_grid, convnet_small, convnet_tiny"):
+    with pytest.raises(
+        DmnasError,
+        match="available: convnet_bench, convnet_bench48, convnet_grid, convnet_small, convnet_tiny",
+    ):
         load_space("nasbench")
 
 
@@ -82,45 +92,89 @@ def test_trial_runs_standalone_on_a_proxy(tmp_path: Path, tiny_data, monkeypatch
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
     reports: list[float] = []
-    ctx = TrialContext(proxy="random", data={"name": "fashion_mnist"}, data_dir=None,
-                       recipe=TrainRecipe(epochs=4, strategy="none").to_dict(), device="cpu", seed=0,
-                       results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), ipc=2, reports=2)
+    ctx = TrialContext(
+        proxy="random",
+        data={"name": "fashion_mnist"},
+        data_dir=None,
+        recipe=TrainRecipe(epochs=4, strategy="none").to_dict(),
+        device="cpu",
+        seed=0,
+        results_dir=str(tmp_path / "res"),
+        ground_truth_dir=str(tmp_path / "gt"),
+        ipc=2,
+        reports=2,
+    )
     rec = run_trial({"depth": 1, "width": 4}, ctx, report=reports.append, trial_id="t1")
     assert rec["arch"] == "d1_w4_relu_instancenorm_avgpooling" and rec["images"] == 6
-    assert 0 <= rec["default"] == rec["score"] == rec["val_acc"] <= 1 and "test_acc" in rec and rec["params"] > 0
+    assert (
+        0 <= rec["default"] == rec["score"] == rec["val_acc"] <= 1 and "test_acc" in rec and rec["params"] > 0
+    )
     assert len(reports) == 1  # at epoch 2 of 4 (the final one is the final result)
     assert json.loads((tmp_path / "res" / f"{rec['arch']}__t1.json").read_text())["val_acc"] == rec["val_acc"]
 
-    full = run_trial({"depth": 1, "width": 4}, TrialContext(**{**ctx.__dict__, "proxy": "full", "seeds": 2}), trial_id="t2")
+    full = run_trial(
+        {"depth": 1, "width": 4}, TrialContext(**{**ctx.__dict__, "proxy": "full", "seeds": 2}), trial_id="t2"
+    )
     assert full["images"] == len(tiny_data.train_x) and full["seeds"] == [0, 1]
     store = GroundTruthStore(tmp_path / "gt")
-    per_seed = [store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), s)["val_acc"] for s in (0, 1)]
+    per_seed = [
+        store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), s)["val_acc"]
+        for s in (0, 1)
+    ]
     assert full["val_acc"] == pytest.approx(sum(per_seed) / 2) and full["seed_scores"] == per_seed
     # A ground-truth job names its seed; the context's seeds do not apply.
-    job = run_trial({"job": f"{full['arch']}/seed5"}, TrialContext(**{**ctx.__dict__, "proxy": "full"}), trial_id="t3")
-    assert job["seeds"] == [5] and store.get(tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), 5)
+    job = run_trial(
+        {"job": f"{full['arch']}/seed5"}, TrialContext(**{**ctx.__dict__, "proxy": "full"}), trial_id="t3"
+    )
+    assert job["seeds"] == [5] and store.get(
+        tiny_data.fingerprint, full["arch"], TrainRecipe(**ctx.recipe), 5
+    )
 
 
 @pytest.mark.parametrize("proxy", ["synflow", "naswot"])
-def test_zero_cost_trials_score_without_training(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
-                                                 proxy: str) -> None:
+def test_zero_cost_trials_score_without_training(
+    tmp_path: Path,
+    tiny_data,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    proxy: str,
+) -> None:
     import dmnas.search.trial as trial
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
-    ctx = TrialContext(proxy=proxy, data={"name": "fashion_mnist"}, data_dir=None, recipe={}, device="cpu", seed=0,
-                       results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), zero_cost_batch=8, seeds=2)
+    ctx = TrialContext(
+        proxy=proxy,
+        data={"name": "fashion_mnist"},
+        data_dir=None,
+        recipe={},
+        device="cpu",
+        seed=0,
+        results_dir=str(tmp_path / "res"),
+        ground_truth_dir=str(tmp_path / "gt"),
+        zero_cost_batch=8,
+        seeds=2,
+    )
     rec = run_trial({"depth": 1, "width": 4, "norm": "batchnorm"}, ctx, trial_id="z")
     assert rec["proxy"] == proxy and rec["default"] == rec["score"] and len(rec["seed_scores"]) == 2
     assert "val_acc" not in rec and np.isfinite(rec["score"])
 
 
-def test_early_trial_makes_the_stated_image_passes(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_early_trial_makes_the_stated_image_passes(
+    tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     import dmnas.search.trial as trial
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
-    ctx = TrialContext(proxy="early", data={"name": "fashion_mnist"}, data_dir=None,
-                       recipe=TrainRecipe(epochs=1, strategy="none", schedule="cosine").to_dict(), device="cpu", seed=0,
-                       results_dir=str(tmp_path / "res"), ground_truth_dir=str(tmp_path / "gt"), early_images=7)
+    ctx = TrialContext(
+        proxy="early",
+        data={"name": "fashion_mnist"},
+        data_dir=None,
+        recipe=TrainRecipe(epochs=1, strategy="none", schedule="cosine").to_dict(),
+        device="cpu",
+        seed=0,
+        results_dir=str(tmp_path / "res"),
+        ground_truth_dir=str(tmp_path / "gt"),
+        early_images=7,
+    )
     rec = run_trial({"depth": 1, "width": 4}, ctx, trial_id="e")
     assert rec["images"] == 7 and not (tmp_path / "gt").exists()  # early results never enter the ground truth
 
@@ -156,7 +210,9 @@ def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:
     log_dir.mkdir(parents=True)
     (log_dir / "dispatcher.log").write_text("[INFO] Dispatcher started\n")
     assert not dispatcher_exited(tmp_path, "exp1")
-    (log_dir / "dispatcher.log").write_text("[INFO] Dispatcher started\nTraceback ...\n[INFO] Dispatcher exiting...\n")
+    (log_dir / "dispatcher.log").write_text(
+        "[INFO] Dispatcher started\nTraceback ...\n[INFO] Dispatcher exiting...\n"
+    )
     assert dispatcher_exited(tmp_path, "exp1")
 
 
@@ -210,7 +266,9 @@ def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
     trial.mkdir(parents=True)
     reported = str(trial / "stderr")  # what NNI 3.0's REST API says
     assert stderr_file(reported) == reported and last_error_line(reported) == ""  # nothing written yet
-    (trial / "trial.stderr").write_text("Traceback (most recent call last):\n  ...\ndmnas.errors.DmnasError: boom\n\n")
+    (trial / "trial.stderr").write_text(
+        "Traceback (most recent call last):\n  ...\ndmnas.errors.DmnasError: boom\n\n"
+    )
     assert stderr_file(reported) == str(trial / "trial.stderr")
     assert last_error_line(stderr_file(reported)) == "dmnas.errors.DmnasError: boom"
     assert stderr_file(None) is None and last_error_line(None) == ""
@@ -219,19 +277,28 @@ def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
 
 def test_a_space_may_list_architectures_by_name(tmp_path: Path) -> None:
     f = tmp_path / "listed.yaml"
-    f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none_none, d2_w4_sigmoid_batchnorm_maxpooling]}\n")
+    f.write_text(
+        "arch: {_type: choice, _value: [d1_w8_relu_none_none, d2_w4_sigmoid_batchnorm_maxpooling]}\n"
+    )
     space = load_space(str(f))
-    assert space.size == 2 and [s.name for s in space.specs()] == ["d1_w8_relu_none_none", "d2_w4_sigmoid_batchnorm_maxpooling"]
+    assert space.size == 2 and [s.name for s in space.specs()] == [
+        "d1_w8_relu_none_none",
+        "d2_w4_sigmoid_batchnorm_maxpooling",
+    ]
     f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none]}\n")
     with pytest.raises(DmnasError, match="not of the form"):
         load_space(str(f))
-    f.write_text("arch: {_type: choice, _value: [d1_w8_relu_none_none]}\ndepth: {_type: choice, _value: [1]}\n")
+    f.write_text(
+        "arch: {_type: choice, _value: [d1_w8_relu_none_none]}\ndepth: {_type: choice, _value: [1]}\n"
+    )
     with pytest.raises(DmnasError, match="cannot be combined"):
         load_space(str(f))
 
 
 def test_the_table_space_is_the_tables_sample() -> None:
-    table = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "ground_truth" / "table.json").read_text())
+    table = json.loads(
+        (Path(__file__).resolve().parents[1] / "benchmarks" / "ground_truth" / "table.json").read_text()
+    )
     assert [s.name for s in load_space("convnet_bench48").specs()] == table["sample"]
     bench = {s.name for s in load_space("convnet_bench").specs()}
     assert len(bench) == 360 and set(table["sample"]) <= bench

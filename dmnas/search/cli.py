@@ -1,4 +1,5 @@
 """``dmnas search``, ``dmnas report`` and ``dmnas view``: the CLI of the search stage."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,13 @@ def default_workdir() -> Path:
 
 
 def add_workdir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="project folder for NNI experiments, search results, ground truth and reports (default: $DMNAS_WORKDIR or ./experiments)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="project folder for NNI experiments, search results, ground truth and reports "
+        "(default: $DMNAS_WORKDIR or ./experiments)",
+    )
 
 
 def add_search_args(p: argparse.ArgumentParser) -> None:
@@ -46,34 +52,81 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     from .space import available_spaces
     from .trial import PROXIES
 
-    p.description = "Train every candidate of a space briefly on a proxy inside an NNI experiment; report rank agreement with full data."
+    p.description = (
+        "Train every candidate of a space briefly on a proxy inside an NNI experiment; "
+        "report rank agreement with full data."
+    )
     add_common(p)
     s = p.add_argument_group("search")
-    s.add_argument("--space", default="convnet_small", help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file")
-    s.add_argument("--proxy", default="dm", choices=PROXIES,
-                   help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
-                        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split")
+    s.add_argument(
+        "--space",
+        default="convnet_small",
+        help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file",
+    )
+    s.add_argument(
+        "--proxy",
+        default="dm",
+        choices=PROXIES,
+        help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
+        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
+    )
     s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
-    s.add_argument("--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)")
+    s.add_argument(
+        "--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)"
+    )
     s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
     s.add_argument("--concurrency", type=int, default=1, help="trials at once")
     s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
-    s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
+    s.add_argument(
+        "--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C"
+    )
     s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
-    s.add_argument("--full-epochs", type=int, default=None,
-                   help=f"epochs of full-data (ground-truth) training (default {FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})")
-    s.add_argument("--proxy-seeds", type=int, default=1, metavar="K", help="score every candidate at K seeds and rank by the mean")
-    s.add_argument("--full-seeds", type=int, default=2, metavar="K",
-                   help="seeds of every full-data training (K >= 2 gives the noise ceiling)")
-    s.add_argument("--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)")
-    s.add_argument("--ground-truth", type=int, default=None, metavar="N",
-                   help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
-                        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
-                        "--confirm K; full-data results already known are reused")
-    s.add_argument("--confirm", type=int, default=CONFIRM, metavar="K",
-                   help=f"with --ground-truth: the proxy's top K trained on full data to confirm the pick (default {CONFIRM})")
+    s.add_argument(
+        "--full-epochs",
+        type=int,
+        default=None,
+        help=f"epochs of full-data (ground-truth) training (default {FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})",
+    )
+    s.add_argument(
+        "--proxy-seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="score every candidate at K seeds and rank by the mean",
+    )
+    s.add_argument(
+        "--full-seeds",
+        type=int,
+        default=2,
+        metavar="K",
+        help="seeds of every full-data training (K >= 2 gives the noise ceiling)",
+    )
+    s.add_argument(
+        "--recipe",
+        type=Path,
+        default=None,
+        help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)",
+    )
+    s.add_argument(
+        "--ground-truth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
+        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
+        "--confirm K; full-data results already known are reused",
+    )
+    s.add_argument(
+        "--confirm",
+        type=int,
+        default=CONFIRM,
+        metavar="K",
+        help=f"with --ground-truth: the proxy's top K trained on full data to confirm the pick (default {CONFIRM})",
+    )
     add_table(s)
-    s.add_argument("--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches")
+    s.add_argument(
+        "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
+    )
     add_workdir(s)
     add_data_args(p)
     add_condense_args(p)
@@ -81,9 +134,13 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_table(p: argparse._ActionsContainer) -> None:
-    p.add_argument("--table", default=None, metavar="PATH",
-                   help="ground-truth table to read full-data results from (default: the shipped benchmarks/ground_truth "
-                        "when present; 'none' for none)")
+    p.add_argument(
+        "--table",
+        default=None,
+        metavar="PATH",
+        help="ground-truth table to read full-data results from (default: the shipped benchmarks/ground_truth "
+        "when present; 'none' for none)",
+    )
 
 
 def table_store(arg: str | None):  # noqa: ANN201
@@ -94,7 +151,9 @@ def table_store(arg: str | None):  # noqa: ANN201
         return None
     path = Path(arg) if arg else SHIPPED_TABLE
     if arg and not path.is_dir():
-        raise DmnasError(f"ground-truth table {path} is not a folder (expected a store with table.json, e.g. {SHIPPED_TABLE})")
+        raise DmnasError(
+            f"ground-truth table {path} is not a folder (expected a store with table.json, e.g. {SHIPPED_TABLE})"
+        )
     return GroundTruthStore(path) if path.is_dir() else None
 
 
@@ -113,12 +172,16 @@ def recipes(args: argparse.Namespace, strategy: str, device: str = "cpu") -> tup
             raise DmnasError(f"cannot read recipe file {args.recipe}: {err}") from None
         unknown = set(raw) - {"proxy", "full"}
         if unknown:
-            raise DmnasError(f"recipe file {args.recipe}: unknown section(s) {sorted(unknown)}; valid: proxy, full")
+            raise DmnasError(
+                f"recipe file {args.recipe}: unknown section(s) {sorted(unknown)}; valid: proxy, full"
+            )
         fields = set(TrainRecipe.__dataclass_fields__)
         for section in ("proxy", "full"):
             bad = set(raw.get(section) or {}) - fields
             if bad:
-                raise DmnasError(f"recipe file {args.recipe}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}")
+                raise DmnasError(
+                    f"recipe file {args.recipe}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}"
+                )
         proxy = replace(proxy, **(raw.get("proxy") or {}))
         full = replace(full, **(raw.get("full") or {}))
     for r in (proxy, full):
@@ -138,18 +201,42 @@ class StatusPrinter:
         if self.quiet or not stats or key == self.last:
             return
         self.last = key
-        print(f"{self.label}: " + ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())), file=sys.stderr, flush=True)
+        print(
+            f"{self.label}: " + ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())),
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _experiment_settings(name: str, nni_space: dict[str, Any], size: int, args: argparse.Namespace, port: int,
-                         workdir: Path, search_dir: Path, use_gpu: bool, max_trials: int | None, tuner: str):  # noqa: ANN202
+def _experiment_settings(
+    name: str,
+    nni_space: dict[str, Any],
+    size: int,
+    args: argparse.Namespace,
+    port: int,
+    workdir: Path,
+    search_dir: Path,
+    use_gpu: bool,
+    max_trials: int | None,
+    tuner: str,
+):  # noqa: ANN202
     from .experiment import ExperimentSettings
 
     return ExperimentSettings(
-        name=name, nni_space=nni_space, space_size=size, tuner=tuner, max_trials=max_trials,
-        concurrency=args.concurrency, max_duration=args.max_duration, port=port, nni_dir=workdir / "nni",
+        name=name,
+        nni_space=nni_space,
+        space_size=size,
+        tuner=tuner,
+        max_trials=max_trials,
+        concurrency=args.concurrency,
+        max_duration=args.max_duration,
+        port=port,
+        nni_dir=workdir / "nni",
         trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
-        trial_code_dir=search_dir, use_gpu=use_gpu, seed=args.trial_seed, exp_id=exp_id_for(search_dir),
+        trial_code_dir=search_dir,
+        use_gpu=use_gpu,
+        seed=args.trial_seed,
+        exp_id=exp_id_for(search_dir),
     )
 
 
@@ -162,14 +249,29 @@ def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
     from .experiment import last_error_line
 
     for t in outcome.failed:
-        print(f"trial {t.trial_id} failed: {last_error_line(t.stderr_path) or 'no stderr'} (log: {t.stderr_path})", file=sys.stderr)
+        print(
+            f"trial {t.trial_id} failed: {last_error_line(t.stderr_path) or 'no stderr'} (log: {t.stderr_path})",
+            file=sys.stderr,
+        )
     summary = {
-        "experiment": outcome.id, "status": outcome.status, "url": outcome.url,
-        "succeeded": len(outcome.succeeded), "failed": len(outcome.failed),
+        "experiment": outcome.id,
+        "status": outcome.status,
+        "url": outcome.url,
+        "succeeded": len(outcome.succeeded),
+        "failed": len(outcome.failed),
         "nni_mislabelled": outcome.mislabelled,
-        "trials": [{"trial_id": t.trial_id, "status": t.status, "nni_shown_arch": t.nni_shown_arch,
-                    "parameter_id": t.parameter_id, "tuner_arch": t.tuner_arch,
-                    "record": t.record, "stderr": t.stderr_path} for t in outcome.trials],
+        "trials": [
+            {
+                "trial_id": t.trial_id,
+                "status": t.status,
+                "nni_shown_arch": t.nni_shown_arch,
+                "parameter_id": t.parameter_id,
+                "tuner_arch": t.tuner_arch,
+                "record": t.record,
+                "stderr": t.stderr_path,
+            }
+            for t in outcome.trials
+        ],
     }
     # Atomic: `dmnas report` may read this file while a later search rewrites its own.
     write_json_atomic(search_dir / "results.json", summary)
@@ -192,14 +294,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     # Everything that can be checked before NNI starts, cheapest first.
     space = load_space(args.space)
     tuner = TUNERS.get(args.tuner)
-    for flag, value, least in (("--concurrency", args.concurrency, 1), ("--ground-truth", args.ground_truth or 0, 0),
-                               ("--confirm", args.confirm, 0), ("--proxy-seeds", args.proxy_seeds, 1),
-                               ("--full-seeds", args.full_seeds, 1)):
+    for flag, value, least in (
+        ("--concurrency", args.concurrency, 1),
+        ("--ground-truth", args.ground_truth or 0, 0),
+        ("--confirm", args.confirm, 0),
+        ("--proxy-seeds", args.proxy_seeds, 1),
+        ("--full-seeds", args.full_seeds, 1),
+    ):
         if value < least:
             raise DmnasError(f"{flag} must be >= {least}, got {value}")
     table = table_store(args.table)
     device = resolve_device(args.device)
-    max_trials = capped_trials(tuner, args.max_trials if args.max_trials or tuner.exhaustive else 20, space.size)
+    max_trials = capped_trials(
+        tuner, args.max_trials if args.max_trials or tuner.exhaustive else 20, space.size
+    )
     port = choose_port(args.port)
     if port != args.port:
         print(f"port {args.port} is in use; the web UI will use port {port}", file=sys.stderr)
@@ -218,11 +326,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.proxy == "dm":  # condensing may take minutes: only once everything else checked out
         _, _, _, cache, result = obtain_proxy(args, args.quiet, data)
         entry_key, cache_dir = result.entry.key, str(cache.root)
-        print(f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}")
+        print(
+            f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}"
+        )
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
     early_images = proxy_recipe.epochs * ipc * data.num_classes
-    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(args.proxy, proxy_recipe)
+    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(
+        args.proxy, proxy_recipe
+    )
 
     exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
     # The search folder and the NNI experiment share this id.
@@ -230,72 +342,149 @@ def cmd_search(args: argparse.Namespace) -> int:
     search_dir.mkdir(parents=True)
     gt_store = GroundTruthStore(workdir / "ground_truth")
     ctx = TrialContext(
-        proxy=args.proxy, data=data_config(args).__dict__, data_dir=str(args.data_root.resolve()) if args.data_root else None,
-        recipe=trial_recipe.to_dict(), device=device, seed=args.trial_seed,
-        results_dir=str(search_dir / "trials"), ground_truth_dir=str(gt_store.root), entry_key=entry_key,
-        cache_dir=cache_dir, ipc=ipc,
+        proxy=args.proxy,
+        data=data_config(args).__dict__,
+        data_dir=str(args.data_root.resolve()) if args.data_root else None,
+        recipe=trial_recipe.to_dict(),
+        device=device,
+        seed=args.trial_seed,
+        results_dir=str(search_dir / "trials"),
+        ground_truth_dir=str(gt_store.root),
+        entry_key=entry_key,
+        cache_dir=cache_dir,
+        ipc=ipc,
         # Concurrent CPU trials share the cores instead of each spinning up all of them.
         threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // args.concurrency),
-        seeds=args.full_seeds if args.proxy == "full" else args.proxy_seeds, early_images=early_images,
+        seeds=args.full_seeds if args.proxy == "full" else args.proxy_seeds,
+        early_images=early_images,
     )
     ctx.save(search_dir / "context.json")
-    meta = {"id": exp_id, "space": str(space.path), "space_size": space.size, "proxy": args.proxy, "tuner": args.tuner,
-            "max_trials": max_trials, "concurrency": args.concurrency, "dataset": data.name, "fingerprint": data.fingerprint,
-            "entry_key": entry_key, "ipc": ipc, "proxy_recipe": proxy_recipe.to_dict(), "full_recipe": full_recipe.to_dict(),
-            "trial_recipe": None if args.proxy in ZERO_COST else trial_recipe.to_dict(), "early_images": early_images,
-            "proxy_seeds": ctx.seeds, "full_seeds": args.full_seeds, "confirm": args.confirm,
-            "table": str(table.root) if table else "none", "full_images": len(data.train_x), "device": device}
+    meta = {
+        "id": exp_id,
+        "space": str(space.path),
+        "space_size": space.size,
+        "proxy": args.proxy,
+        "tuner": args.tuner,
+        "max_trials": max_trials,
+        "concurrency": args.concurrency,
+        "dataset": data.name,
+        "fingerprint": data.fingerprint,
+        "entry_key": entry_key,
+        "ipc": ipc,
+        "proxy_recipe": proxy_recipe.to_dict(),
+        "full_recipe": full_recipe.to_dict(),
+        "trial_recipe": None if args.proxy in ZERO_COST else trial_recipe.to_dict(),
+        "early_images": early_images,
+        "proxy_seeds": ctx.seeds,
+        "full_seeds": args.full_seeds,
+        "confirm": args.confirm,
+        "table": str(table.root) if table else "none",
+        "full_images": len(data.train_x),
+        "device": device,
+    }
     (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    (search_dir / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
+    (search_dir / "config.yaml").write_text(
+        yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True)
+    )
 
     def finish() -> None:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
         make_report([exp_id], workdir, quiet=args.quiet, table=args.table)
 
     need_gt = args.ground_truth is not None and args.proxy != "full"
-    print(f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
-          f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}", flush=True)
+    print(
+        f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
+        f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}",
+        flush=True,
+    )
     run_experiment(  # its outcome reaches results.json through on_done
-        _experiment_settings(f"dmnas {space.name} {args.proxy}", space.nni_space, space.size, args, port, workdir, search_dir,
-                             use_gpu, max_trials, args.tuner),
+        _experiment_settings(
+            f"dmnas {space.name} {args.proxy}",
+            space.nni_space,
+            space.size,
+            args,
+            port,
+            workdir,
+            search_dir,
+            use_gpu,
+            max_trials,
+            args.tuner,
+        ),
         on_progress=StatusPrinter(f"search {exp_id}", args.quiet),
         keep_ui=args.keep_ui and not need_gt,
         on_done=lambda o: (save_outcome(search_dir, o), None if need_gt else finish()),
     )
     summary = json.loads((search_dir / "results.json").read_text())
-    print(f"search {exp_id}: {summary['succeeded']} succeeded, {summary['failed']} failed"
-          + (f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)" if summary["nni_mislabelled"] else ""))
+    print(
+        f"search {exp_id}: {summary['succeeded']} succeeded, {summary['failed']} failed"
+        + (
+            f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)"
+            if summary["nni_mislabelled"]
+            else ""
+        )
+    )
 
     if need_gt:
         scores = proxy_scores(summary)[0]
-        plan = plan_ground_truth(scores, space.size, args.ground_truth, args.confirm, list(range(args.full_seeds)),
-                                 seed=args.trial_seed)
+        plan = plan_ground_truth(
+            scores,
+            space.size,
+            args.ground_truth,
+            args.confirm,
+            list(range(args.full_seeds)),
+            seed=args.trial_seed,
+        )
         write_json_atomic(search_dir / "ground_truth_plan.json", plan.to_dict())
         known = merged([gt_store, *([table] if table else [])], data.fingerprint, full_recipe)
         missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
         est = len(missing) * full_seconds_estimate(known)
-        print(f"ground truth ({full_recipe.describe()}, seeds {plan.seeds}): unbiased sample of {len(plan.sample)} "
-              f"(inclusion probability {plan.inclusion_probability:.2f} each) + the proxy's top {len(plan.confirm)} to confirm; "
-              f"{len(plan.jobs()) - len(missing)} of {len(plan.jobs())} trainings already known"
-              + (f" (table {table.root})" if table else "")
-              + (f", training {len(missing)} on full data (about {est / 60:.0f} min at {args.concurrency} at a time on this machine, "
-                 "summed)" if missing else ""))
+        print(
+            f"ground truth ({full_recipe.describe()}, seeds {plan.seeds}): unbiased sample of {len(plan.sample)} "
+            f"(inclusion probability {plan.inclusion_probability:.2f} each) + the proxy's top {len(plan.confirm)} to confirm; "
+            f"{len(plan.jobs()) - len(missing)} of {len(plan.jobs())} trainings already known"
+            + (f" (table {table.root})" if table else "")
+            + (
+                f", training {len(missing)} on full data (about {est / 60:.0f} min of training in all, "
+                "judged from the records at hand)"
+                if missing
+                else ""
+            )
+        )
         if missing:
             gt_dir = workdir / "searches" / f"{exp_id}-gt"
             gt_dir.mkdir(parents=True)
-            replace(ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials"), seeds=1).save(gt_dir / "context.json")
+            replace(
+                ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials"), seeds=1
+            ).save(gt_dir / "context.json")
             jobs = [job_name(a, s) for a, s in missing]
             gt_outcome = run_experiment(
-                _experiment_settings(f"dmnas {space.name} ground truth", {"job": {"_type": "choice", "_value": jobs}},
-                                     len(jobs), args, port, workdir, gt_dir, use_gpu, len(jobs), "grid"),
+                _experiment_settings(
+                    f"dmnas {space.name} ground truth",
+                    {"job": {"_type": "choice", "_value": jobs}},
+                    len(jobs),
+                    args,
+                    port,
+                    workdir,
+                    gt_dir,
+                    use_gpu,
+                    len(jobs),
+                    "grid",
+                ),
                 on_progress=StatusPrinter(f"ground truth {exp_id}", args.quiet),
-                keep_ui=args.keep_ui, on_done=lambda o: (save_outcome(gt_dir, o), finish()),
+                keep_ui=args.keep_ui,
+                on_done=lambda o: (save_outcome(gt_dir, o), finish()),
             )
             if gt_outcome.failed:
-                print(f"ground truth: {len(gt_outcome.failed)} full-data trials failed; see {gt_dir / 'results.json'}")
+                print(
+                    f"ground truth: {len(gt_outcome.failed)} full-data trials failed; see {gt_dir / 'results.json'}"
+                )
         else:
             finish()
-    views = [exp_id] + ([exp_id_for(workdir / "searches" / f"{exp_id}-gt")] if (workdir / "searches" / f"{exp_id}-gt").is_dir() else [])
+    views = [exp_id] + (
+        [exp_id_for(workdir / "searches" / f"{exp_id}-gt")]
+        if (workdir / "searches" / f"{exp_id}-gt").is_dir()
+        else []
+    )
     print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
     return 0
 
@@ -324,9 +513,18 @@ def load_search(workdir: Path, exp_id: str) -> tuple[dict[str, Any], dict[str, A
         meta = json.loads((folder / "search.json").read_text())
         results = json.loads((folder / "results.json").read_text())
     except FileNotFoundError:
-        known = sorted(p.name for p in (workdir / "searches").glob("*") if (p / "results.json").exists() and "-gt" not in p.name) \
-            if (workdir / "searches").is_dir() else []
-        raise DmnasError(f"no finished search {exp_id!r} in {workdir}; known: {', '.join(known) or 'none'}") from None
+        known = (
+            sorted(
+                p.name
+                for p in (workdir / "searches").glob("*")
+                if (p / "results.json").exists() and "-gt" not in p.name
+            )
+            if (workdir / "searches").is_dir()
+            else []
+        )
+        raise DmnasError(
+            f"no finished search {exp_id!r} in {workdir}; known: {', '.join(known) or 'none'}"
+        ) from None
     except ValueError as err:
         raise DmnasError(f"search {exp_id} has a corrupt results file ({err})") from None
     return meta, results
@@ -344,8 +542,14 @@ def _label(meta: dict[str, Any]) -> str:
     return f"{proxy} {detail}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
 
 
-def ground_truth_for(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdir: Path, table: str | None,
-                     full_recipe: TrainRecipe, archs: set[str], full_images: int):  # noqa: ANN201
+def ground_truth_for(
+    loaded: list[tuple[dict[str, Any], dict[str, Any]]],
+    workdir: Path,
+    table: str | None,
+    full_recipe: TrainRecipe,
+    archs: set[str],
+    full_images: int,
+):  # noqa: ANN201
     """Full-data results of ``archs`` from the project's store and the table, and which of them
     are an unbiased sample: the table's (a seeded uniform sample of its space) and each search's
     planned sample. Confirmation picks count only for the winner and the best known."""
@@ -381,11 +585,19 @@ def ground_truth_for(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdi
             sources[f"search {meta['id']} (every architecture)"] = len(census)
             unbiased |= census
     per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
-    return GroundTruth(per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources)
+    return GroundTruth(
+        per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources
+    )
 
 
-def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs: int | None = None,
-                table: str | None = None, confirm: int | None = None) -> dict[str, Any]:
+def make_report(
+    ids: list[str],
+    workdir: Path,
+    quiet: bool = False,
+    full_epochs: int | None = None,
+    table: str | None = None,
+    confirm: int | None = None,
+) -> dict[str, Any]:
     """Proxy vs full-data agreement for one or more searches, side by side; printed and written."""
     from .report import ProxyScores, build_rows, markdown, write_report
 
@@ -402,13 +614,31 @@ def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs:
     for meta, results in loaded:
         scores, seconds, repeats = proxy_scores(results)
         recs = [t["record"] for t in results["trials"] if t["record"]]
-        proxies.append(ProxyScores(_label(meta), meta["id"], meta["proxy"], scores, seconds,
-                                   recs[0]["images"] if recs else 0, results["failed"], repeats))
+        proxies.append(
+            ProxyScores(
+                _label(meta),
+                meta["id"],
+                meta["proxy"],
+                scores,
+                seconds,
+                recs[0]["images"] if recs else 0,
+                results["failed"],
+                repeats,
+            )
+        )
         if repeats:
-            print(f"search {meta['id']}: {repeats} architectures were scored more than once; their scores are averaged")
+            print(
+                f"search {meta['id']}: {repeats} architectures were scored more than once; their scores are averaged"
+            )
     archs = set().union(*(p.scores for p in proxies))
-    truth = ground_truth_for(loaded, workdir, table if table is not None else first.get("table"), full_recipe,
-                             archs, int(first["full_images"]))
+    truth = ground_truth_for(
+        loaded,
+        workdir,
+        table if table is not None else first.get("table"),
+        full_recipe,
+        archs,
+        int(first["full_images"]),
+    )
     rows = build_rows(proxies, truth, confirm_k)
     out = workdir / "reports" / "+".join(ids)
     paths = write_report(out, rows, proxies, truth, confirm_k)
@@ -421,7 +651,14 @@ def make_report(ids: list[str], workdir: Path, quiet: bool = False, full_epochs:
 def cmd_report(args: argparse.Namespace) -> int:
     if args.confirm is not None and args.confirm < 0:
         raise DmnasError(f"--confirm must be >= 0, got {args.confirm}")
-    make_report(args.ids, (args.workdir or default_workdir()).resolve(), args.quiet, args.full_epochs, args.table, args.confirm)
+    make_report(
+        args.ids,
+        (args.workdir or default_workdir()).resolve(),
+        args.quiet,
+        args.full_epochs,
+        args.table,
+        args.confirm,
+    )
     return 0
 
 
@@ -431,8 +668,19 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
     p.description = "Rank agreement of finished searches with the full-data ground truth, side by side."
     add_common(p)
     p.add_argument("ids", nargs="+", help="search/experiment ids (see experiments/searches/)")
-    p.add_argument("--full-epochs", type=int, default=None, help="ground-truth recipe epochs (default: the first search's)")
-    p.add_argument("--confirm", type=int, default=None, metavar="K", help="confirm each proxy's top K (default: the first search's)")
+    p.add_argument(
+        "--full-epochs",
+        type=int,
+        default=None,
+        help="ground-truth recipe epochs (default: the first search's)",
+    )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=None,
+        metavar="K",
+        help="confirm each proxy's top K (default: the first search's)",
+    )
     add_table(p)
     add_workdir(p)
     p.set_defaults(func=cmd_report)

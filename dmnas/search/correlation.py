@@ -3,6 +3,7 @@
 Rank statistics come from ``scipy.stats``; what scipy lacks -- top-k overlap with explicit ties,
 the small-sample rules, the bootstrap that tolerates degenerate resamples -- is here.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.kendalltau(x, y, variant="b").statistic)
 
 
-def bootstrap_spearman_ci(x: np.ndarray, y: np.ndarray, samples: int = 1000, seed: int = 0,
-                          level: float = 0.95) -> tuple[float, float]:
+def bootstrap_spearman_ci(
+    x: np.ndarray, y: np.ndarray, samples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of rho, resampling architectures (pairs) with replacement.
 
     scipy.stats.bootstrap would return NaN whenever one resample is constant, which happens
@@ -101,9 +103,14 @@ def agreement(proxy: np.ndarray, full: np.ndarray, seed: int = 0) -> Agreement:
     top_full = sorted(top_set(full, k10))
     rho_top = spearman(proxy[top_full], full[top_full])[0] if len(top_full) >= MIN_TOP_RHO else float("nan")
     return Agreement(
-        n=n, spearman=rho, spearman_p=p, spearman_ci95=bootstrap_spearman_ci(proxy, full, seed=seed),
-        kendall_tau=kendall_tau_b(proxy, full), top5_overlap=top_k_overlap(proxy, full, 5),
-        top10pct_k=k10, top10pct_overlap=top_k_overlap(proxy, full, k10) if n >= 10 else float("nan"),
+        n=n,
+        spearman=rho,
+        spearman_p=p,
+        spearman_ci95=bootstrap_spearman_ci(proxy, full, seed=seed),
+        kendall_tau=kendall_tau_b(proxy, full),
+        top5_overlap=top_k_overlap(proxy, full, 5),
+        top10pct_k=k10,
+        top10pct_overlap=top_k_overlap(proxy, full, k10) if n >= 10 else float("nan"),
         spearman_top10pct=rho_top,
     )
 
@@ -131,7 +138,7 @@ def noise_ceiling(per_seed: dict[str, dict[int, float]], seed: int = 0) -> Ceili
     for seeds in multi.values():
         ordered = sorted(seeds)
         for i, a in enumerate(ordered):
-            for b in ordered[i + 1:]:
+            for b in ordered[i + 1 :]:
                 counts[(a, b)] = counts.get((a, b), 0) + 1
     pair = max(counts, key=lambda k: (counts[k], -k[0], -k[1]))
     archs = sorted(a for a, s in multi.items() if pair[0] in s and pair[1] in s)
@@ -163,7 +170,11 @@ def confirmation(proxy_top: list[str], full: dict[str, float]) -> Confirmation:
     win = max(known_top, key=lambda a: (full[a], a)) if known_top else None
     nan = float("nan")
     return Confirmation(
-        k=len(known_top), winner=win, winner_full_acc=full[win] if win else nan,
-        best_known=best, best_known_full_acc=full[best] if best else nan, n_known=len(full),
+        k=len(known_top),
+        winner=win,
+        winner_full_acc=full[win] if win else nan,
+        best_known=best,
+        best_known_full_acc=full[best] if best else nan,
+        n_known=len(full),
         regret=(full[best] - full[win]) if (best and win) else nan,
     )

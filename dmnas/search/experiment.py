@@ -5,6 +5,7 @@ final reports (``metric-data``), never from NNI's trial records (#5726); GridSea
 most as many trials as the grid holds (#3859); a dead tuner ends the wait with an error; GPU
 trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,12 @@ TUNERS: Registry[Tuner] = Registry("tuner")
 TUNERS.add("grid", Tuner("GridSearch", lambda seed, n: {}, exhaustive=True))
 TUNERS.add("random", Tuner("Random", lambda seed, n: {"seed": seed}))
 TUNERS.add("tpe", Tuner("TPE", lambda seed, n: {"optimize_mode": "maximize", "seed": seed}))
-TUNERS.add("evolution", Tuner("Evolution", lambda seed, n: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))}))
+TUNERS.add(
+    "evolution",
+    Tuner(
+        "Evolution", lambda seed, n: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))}
+    ),
+)
 
 FINISHED = {"DONE", "STOPPED"}
 TRIAL_FAILED = {"FAILED", "SYS_CANCELED", "USER_CANCELED", "EARLY_STOPPED"}
@@ -147,14 +153,19 @@ def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
         return False
 
 
-def collect(port: int, exp_id: str, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
+def collect(
+    port: int, exp_id: str, url: str, status: str, trials_dir: Path | None = None
+) -> ExperimentOutcome:
     """Pair every final result with the architecture its trial reported itself."""
     jobs = rest_get(port, "trial-jobs")
     metrics = rest_get(port, "metric-data")
     finals: dict[str, tuple[int, Any]] = {}
     for m in metrics:
         if m.get("type") == "FINAL":
-            finals[m["trialJobId"]] = (int(m["parameterId"]), json.loads(json.loads(m["data"])))  # data is encoded twice
+            finals[m["trialJobId"]] = (
+                int(m["parameterId"]),
+                json.loads(json.loads(m["data"])),
+            )  # data is encoded twice
 
     def arch_of(hp: str) -> tuple[int | None, str | None]:
         try:
@@ -174,10 +185,24 @@ def collect(port: int, exp_id: str, url: str, status: str, trials_dir: Path | No
             record = None
         tuner_arch = by_parameter_id.get(parameter_id) if parameter_id is not None else None
         if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
-            log.warning("trial %s reported %s but parameter %s is %s", job["trialJobId"], record.get("arch"), parameter_id, tuner_arch)
-        outcome.trials.append(TrialOutcome(job["trialJobId"], job.get("status", "?"), record, shown,
-                                           stderr_file(job.get("stderrPath"), trials_dir / job["trialJobId"] if trials_dir else None),
-                                           parameter_id, tuner_arch))
+            log.warning(
+                "trial %s reported %s but parameter %s is %s",
+                job["trialJobId"],
+                record.get("arch"),
+                parameter_id,
+                tuner_arch,
+            )
+        outcome.trials.append(
+            TrialOutcome(
+                job["trialJobId"],
+                job.get("status", "?"),
+                record,
+                shown,
+                stderr_file(job.get("stderrPath"), trials_dir / job["trialJobId"] if trials_dir else None),
+                parameter_id,
+                tuner_arch,
+            )
+        )
     return outcome
 
 
@@ -253,21 +278,34 @@ def run_experiment(
     try:
         while True:
             status = exp.get_status()
-            stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in rest_get(settings.port, "job-statistics")}
+            stats = {
+                s["trialJobStatus"]: int(s["trialJobNumber"])
+                for s in rest_get(settings.port, "job-statistics")
+            }
             if on_progress is not None:
                 on_progress(stats)
             if status in FINISHED:
                 break
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
-            if tuner_exhausted(status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))):
+            if tuner_exhausted(
+                status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))
+            ):
                 status = "DONE"  # every trial the tuner could give has finished
                 break
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
-                raise DmnasError(f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}")
+                raise DmnasError(
+                    f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}"
+                )
             time.sleep(poll_seconds)
         # The local training service's layout under the experiment folder.
-        outcome = collect(settings.port, exp.id, url, status, settings.nni_dir / exp.id / "environments" / "local-env" / "trials")
+        outcome = collect(
+            settings.port,
+            exp.id,
+            url,
+            status,
+            settings.nni_dir / exp.id / "environments" / "local-env" / "trials",
+        )
         if on_done is not None:
             on_done(outcome)
         if keep_ui:

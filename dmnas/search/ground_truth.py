@@ -4,6 +4,7 @@ One JSON file per result (``<root>/<fingerprint>/<recipe key>/<arch>__seed<k>.js
 atomically, so concurrent NNI trials can add results and every later search reuses them. Several
 stores can be read together (the project's own and a shipped table, see :func:`merged`).
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,9 @@ class GroundTruthStore:
     def get(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int) -> dict[str, Any] | None:
         return self.all(fingerprint, recipe).get(arch, {}).get(seed)
 
-    def put(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int, record: dict[str, Any]) -> Path:
+    def put(
+        self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int, record: dict[str, Any]
+    ) -> Path:
         folder = self.folder(fingerprint, recipe)
         folder.mkdir(parents=True, exist_ok=True)
         recipe_file = folder / "recipe.yaml"
@@ -88,7 +91,9 @@ class GroundTruthStore:
         try:
             if not target.exists():
                 os.replace(legacy, target)
-                log.warning("ground truth: migrated %s (one-seed layout) to %s as seed %d", legacy, target.name, seed)
+                log.warning(
+                    "ground truth: migrated %s (one-seed layout) to %s as seed %d", legacy, target.name, seed
+                )
         except OSError:
             pass  # a read-only store (e.g. a shipped table) is still read as it is
 

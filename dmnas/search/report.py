@@ -4,13 +4,13 @@ Two kinds of figures, never mixed: *estimates* (rho, tau, top-k, with intervals)
 unbiased ground-truth sample only, read against the noise ceiling of full training itself; and
 *confirmation* of each proxy's pick from its own top-k trained on full data.
 """
+
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -67,12 +67,22 @@ def build_rows(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, s
     rows = []
     for p in proxies:
         names = sorted(set(p.scores) & set(mean) & truth.unbiased)
-        est = agreement(np.array([p.scores[n] for n in names]), np.array([mean[n] for n in names]), seed=seed) \
-            if names else None
+        est = (
+            agreement(np.array([p.scores[n] for n in names]), np.array([mean[n] for n in names]), seed=seed)
+            if names
+            else None
+        )
         known = {a: mean[a] for a in p.scores if a in mean}
         secs = list(p.seconds.values())
-        rows.append(Row(p, est, confirmation(top_k(p.scores, confirm_k), known),
-                        float(np.mean(secs)) if secs else float("nan"), float(sum(secs))))
+        rows.append(
+            Row(
+                p,
+                est,
+                confirmation(top_k(p.scores, confirm_k), known),
+                float(np.mean(secs)) if secs else float("nan"),
+                float(sum(secs)),
+            )
+        )
     return rows
 
 
@@ -100,42 +110,71 @@ def header(truth: GroundTruth, ceiling: Ceiling | None) -> list[str]:
         f"whatever any proxy scored it ({src}). Estimates below use only these.",
     ]
     if ceiling is None:
-        lines.append("Noise ceiling: n/a (needs architectures of the sample trained at >= 2 seeds: `--full-seeds 2`).")
+        lines.append(
+            "Noise ceiling: n/a (needs architectures of the sample trained at >= 2 seeds: `--full-seeds 2`)."
+        )
     else:
-        lines.append(f"Noise ceiling (Spearman between seed {ceiling.seeds[0]} and seed {ceiling.seeds[1]} of the same "
-                     f"recipe, n={ceiling.n}): **{_f(ceiling.spearman)}** {_ci(ceiling.spearman_ci95)}; "
-                     f"seed-to-seed sd of accuracy {_f(ceiling.seed_sd, True)} pts. No proxy can be expected above it.")
+        lines.append(
+            f"Noise ceiling (Spearman between seed {ceiling.seeds[0]} and seed {ceiling.seeds[1]} of the same "
+            f"recipe, n={ceiling.n}): **{_f(ceiling.spearman)}** {_ci(ceiling.spearman_ci95)}; "
+            f"seed-to-seed sd of accuracy {_f(ceiling.seed_sd, True)} pts. No proxy can be expected above it."
+        )
     return lines
 
 
 def markdown(rows: list[Row], truth: GroundTruth, confirm_k: int) -> str:
     ceiling = ceiling_of(truth)
-    lines = ["# dmnas proxy ranking report", "", *header(truth, ceiling), "",
-             "## Estimates on the unbiased sample", "",
-             "| proxy | n | Spearman ρ [95% CI] | ρ / ceiling | Kendall τ | top-5 | top-10% (k) | ρ in top-10% | s per arch | total s | failed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# dmnas proxy ranking report",
+        "",
+        *header(truth, ceiling),
+        "",
+        "## Estimates on the unbiased sample",
+        "",
+        "| proxy | n | Spearman ρ [95% CI] | ρ / ceiling | Kendall τ | top-5 | top-10% (k) | ρ in top-10% "
+        "| s per arch | total s | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         a = r.estimate
-        rel = a.spearman / ceiling.spearman if (a and ceiling and ceiling.spearman and not math.isnan(ceiling.spearman)) else float("nan")
+        rel = (
+            a.spearman / ceiling.spearman
+            if (a and ceiling and ceiling.spearman and not math.isnan(ceiling.spearman))
+            else float("nan")
+        )
         if a is None:
-            lines.append(f"| {r.scores.label} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |")
+            lines.append(
+                f"| {r.scores.label} | 0 | n/a | n/a | n/a | n/a | n/a | n/a "
+                f"| {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |"
+            )
             continue
-        lines.append(f"| {r.scores.label} | {a.n} | {_f(a.spearman)} {_ci(a.spearman_ci95)} | {_f(rel)} | {_f(a.kendall_tau)} "
-                     f"| {_f(a.top5_overlap)} | {_f(a.top10pct_overlap)} ({a.top10pct_k}) | {_f(a.spearman_top10pct)} "
-                     f"| {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |")
-    lines += ["", f"## Confirmation: each proxy's top-{confirm_k} on full data", "",
-              "| proxy | top-k known | winner after confirmation | its full acc % | best known (of n) | regret pts |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r.scores.label} | {a.n} | {_f(a.spearman)} {_ci(a.spearman_ci95)} | {_f(rel)} | {_f(a.kendall_tau)} "
+            f"| {_f(a.top5_overlap)} | {_f(a.top10pct_overlap)} ({a.top10pct_k}) | {_f(a.spearman_top10pct)} "
+            f"| {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |"
+        )
+    lines += [
+        "",
+        f"## Confirmation: each proxy's top-{confirm_k} on full data",
+        "",
+        "| proxy | top-k known | winner after confirmation | its full acc % | best known (of n) | regret pts |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         c = r.confirm
-        lines.append(f"| {r.scores.label} | {c.k}/{confirm_k} | {c.winner or 'n/a'} | {_f(c.winner_full_acc, True)} "
-                     f"| {c.best_known or 'n/a'} {_f(c.best_known_full_acc, True)} (of {c.n_known}) | {_f(c.regret, True)} |")
-    lines += ["", "Reading the table: ρ is Spearman between the proxy score and the seed-mean full-data accuracy over the "
-              "n architectures of the unbiased sample that the proxy scored; ρ / ceiling compares it with how well full "
-              "training agrees with itself. top-k: share of the proxy's k best among full training's k best (ties "
-              "included on both sides; n/a below 2k architectures); top-10% uses k = ⌈n/10⌉ (n/a below 10); ρ in "
-              "top-10% needs >= 5 architectures there. Regret is against the best architecture *known* (a lower bound). "
-              "s per arch: the proxy's own scoring seconds (training, or one batch for zero-cost scores)."]
+        lines.append(
+            f"| {r.scores.label} | {c.k}/{confirm_k} | {c.winner or 'n/a'} | {_f(c.winner_full_acc, True)} "
+            f"| {c.best_known or 'n/a'} {_f(c.best_known_full_acc, True)} (of {c.n_known}) | {_f(c.regret, True)} |"
+        )
+    lines += [
+        "",
+        "Reading the table: ρ is Spearman between the proxy score and the seed-mean full-data accuracy over the "
+        "n architectures of the unbiased sample that the proxy scored; ρ / ceiling compares it with how well full "
+        "training agrees with itself. top-k: share of the proxy's k best among full training's k best (ties "
+        "included on both sides; n/a below 2k architectures); top-10% uses k = ⌈n/10⌉ (n/a below 10); ρ in "
+        "top-10% needs >= 5 architectures there. Regret is against the best architecture *known* (a lower bound). "
+        "s per arch: the proxy's own scoring seconds (training, or one batch for zero-cost scores).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -159,7 +198,7 @@ def scatter_png(path: Path, proxy: ProxyScores, full: dict[str, float], size: in
 
         (x0, x1), (y0, y1) = span(xs), span(ys)
         w, h = size - m - m // 2, size - m - m // 2
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             px = m + (x - x0) / (x1 - x0) * w
             py = size - m - (y - y0) / (y1 - y0) * h
             d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=(31, 119, 180))
@@ -172,25 +211,59 @@ def scatter_png(path: Path, proxy: ProxyScores, full: dict[str, float], size: in
     img.save(path)
 
 
-def write_report(out_dir: Path, rows: list[Row], proxies: list[ProxyScores], truth: GroundTruth,
-                 confirm_k: int) -> dict[str, Path]:
+def write_report(
+    out_dir: Path, rows: list[Row], proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     ceiling = ceiling_of(truth)
     mean = truth.mean
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
-    paths["json"].write_text(json.dumps({
-        "ground_truth": {"recipe": truth.recipe, "recipe_key": truth.recipe_key, "images": truth.images,
-                         "seeds": truth.seeds, "unbiased_n": len(truth.unbiased & set(mean)), "sources": truth.sources},
-        "ceiling": ceiling.to_dict() if ceiling else None,
-        "confirm_k": confirm_k,
-        "rows": [{"label": r.scores.label, "experiment": r.scores.experiment, "proxy": r.scores.proxy,
-                  "images": r.scores.images, "failed_trials": r.scores.failed, "repeats": r.scores.repeats,
-                  "estimate": r.estimate.to_dict() if r.estimate else None, "confirmation": r.confirm.to_dict(),
-                  "seconds_per_arch": r.seconds_per_arch, "total_seconds": r.total_seconds} for r in rows],
-        "pairs": {p.label: {n: {"proxy": p.scores[n], "full": mean[n], "full_per_seed": truth.per_seed[n],
-                                "unbiased": n in truth.unbiased}
-                            for n in sorted(set(p.scores) & set(mean))} for p in proxies},
-    }, indent=2, sort_keys=True, default=str))
+    paths["json"].write_text(
+        json.dumps(
+            {
+                "ground_truth": {
+                    "recipe": truth.recipe,
+                    "recipe_key": truth.recipe_key,
+                    "images": truth.images,
+                    "seeds": truth.seeds,
+                    "unbiased_n": len(truth.unbiased & set(mean)),
+                    "sources": truth.sources,
+                },
+                "ceiling": ceiling.to_dict() if ceiling else None,
+                "confirm_k": confirm_k,
+                "rows": [
+                    {
+                        "label": r.scores.label,
+                        "experiment": r.scores.experiment,
+                        "proxy": r.scores.proxy,
+                        "images": r.scores.images,
+                        "failed_trials": r.scores.failed,
+                        "repeats": r.scores.repeats,
+                        "estimate": r.estimate.to_dict() if r.estimate else None,
+                        "confirmation": r.confirm.to_dict(),
+                        "seconds_per_arch": r.seconds_per_arch,
+                        "total_seconds": r.total_seconds,
+                    }
+                    for r in rows
+                ],
+                "pairs": {
+                    p.label: {
+                        n: {
+                            "proxy": p.scores[n],
+                            "full": mean[n],
+                            "full_per_seed": truth.per_seed[n],
+                            "unbiased": n in truth.unbiased,
+                        }
+                        for n in sorted(set(p.scores) & set(mean))
+                    }
+                    for p in proxies
+                },
+            },
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
+    )
     paths["markdown"].write_text(markdown(rows, truth, confirm_k))
     for i, p in enumerate(proxies):
         png = out_dir / f"scatter_{i}_{p.proxy}.png"

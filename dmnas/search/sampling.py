@@ -6,6 +6,7 @@ the part of the space it already likes. Estimates come only from :func:`systemat
 which every architecture has the same inclusion probability whatever the proxy scored it;
 :func:`top_k` picks are *confirmation* (did the search find a good one, and how far from the best).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ def systematic_sample(order: list[str], n: int, seed: int) -> list[str]:
 
 
 def top_k(scores: dict[str, float], k: int) -> list[str]:
-    return proxy_order(scores)[:max(0, k)]
+    return proxy_order(scores)[: max(0, k)]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ class GroundTruthPlan:
         return {**asdict(self), "inclusion_probability": self.inclusion_probability}
 
 
-def plan_ground_truth(scores: dict[str, float], space_size: int, n_sample: int, n_confirm: int,
-                      seeds: list[int], seed: int) -> GroundTruthPlan:
+def plan_ground_truth(
+    scores: dict[str, float], space_size: int, n_sample: int, n_confirm: int, seeds: list[int], seed: int
+) -> GroundTruthPlan:
     order = proxy_order(scores)
-    return GroundTruthPlan(systematic_sample(order, n_sample, seed), top_k(scores, n_confirm), len(order) or space_size, seeds)
+    return GroundTruthPlan(
+        systematic_sample(order, n_sample, seed), top_k(scores, n_confirm), len(order) or space_size, seeds
+    )

@@ -1,4 +1,5 @@
 """Search spaces: NNI ``choice`` lists over :class:`ConvNetSpec` fields, loaded and validated."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,6 @@ import yaml
 
 from ..errors import DmnasError
 from ..models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry, parse_arch
-
 
 
 def _spaces_dir() -> Path:
@@ -30,7 +30,12 @@ FIELDS = ("depth", "width", "act", "norm", "pool")
 # A space may instead list architectures by name (e.g. the shipped ground-truth table's sample).
 ARCH_KEY = "arch"
 ALLOWED: dict[str, tuple[Any, ...] | None] = {
-    "arch": None, "depth": DEPTHS, "width": None, "act": tuple(ACTIVATIONS), "norm": tuple(NORMS), "pool": tuple(POOLS),
+    "arch": None,
+    "depth": DEPTHS,
+    "width": None,
+    "act": tuple(ACTIVATIONS),
+    "norm": tuple(NORMS),
+    "pool": tuple(POOLS),
 }
 DEFAULTS = ConvNetSpec().to_dict()
 
@@ -47,7 +52,10 @@ class SearchSpace:
             return [parse_arch(a) for a in self.nni_space[ARCH_KEY]["_value"]]
         keys = list(self.nni_space)
         values = [self.nni_space[k]["_value"] for k in keys]
-        return [ConvNetSpec.from_dict({**DEFAULTS, **dict(zip(keys, combo))}) for combo in itertools.product(*values)]
+        return [
+            ConvNetSpec.from_dict({**DEFAULTS, **dict(zip(keys, combo, strict=True))})
+            for combo in itertools.product(*values)
+        ]
 
     @property
     def size(self) -> int:
@@ -67,8 +75,10 @@ def check_fits(space: SearchSpace, image_shape: Shape) -> None:
         except DmnasError:
             unfit.append(spec.name)
     if unfit:
-        raise DmnasError(f"{len(unfit)} of the {space.size} architectures of {space.name} pool {tuple(image_shape)} images "
-                         f"below 1x1 (e.g. {unfit[0]}); drop their depth or pooling values from {space.path}")
+        raise DmnasError(
+            f"{len(unfit)} of the {space.size} architectures of {space.name} pool {tuple(image_shape)} images "
+            f"below 1x1 (e.g. {unfit[0]}); drop their depth or pooling values from {space.path}"
+        )
 
 
 def available_spaces(folder: Path = SPACES_DIR) -> list[str]:
@@ -84,23 +94,38 @@ def resolve_space_path(name_or_path: str, folder: Path = SPACES_DIR) -> Path:
         return candidate
     path = folder / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise DmnasError(f"unknown search space {name_or_path!r}; available: {', '.join(available_spaces(folder))} (or a file path)")
+        raise DmnasError(
+            f"unknown search space {name_or_path!r}; available: {', '.join(available_spaces(folder))} (or a file path)"
+        )
     return path
 
 
 def validate(raw: object, source: str) -> dict[str, dict[str, Any]]:
     """Check an NNI search space against the ConvNet family; name the offending entry."""
     if not isinstance(raw, dict) or not raw:
-        raise DmnasError(f"{source}: a search space is a mapping of {', '.join(FIELDS)} to choice lists "
-                         f"(or of {ARCH_KEY!r} to a choice list of architecture names)")
+        raise DmnasError(
+            f"{source}: a search space is a mapping of {', '.join(FIELDS)} to choice lists "
+            f"(or of {ARCH_KEY!r} to a choice list of architecture names)"
+        )
     if ARCH_KEY in raw and len(raw) > 1:
-        raise DmnasError(f"{source}: {ARCH_KEY!r} lists whole architectures and cannot be combined with {sorted(set(raw) - {ARCH_KEY})}")
+        raise DmnasError(
+            f"{source}: {ARCH_KEY!r} lists whole architectures and cannot be combined with {sorted(set(raw) - {ARCH_KEY})}"
+        )
     space: dict[str, dict[str, Any]] = {}
     for key, entry in raw.items():
         if key not in (*FIELDS, ARCH_KEY):
-            raise DmnasError(f"{source}: unknown key {key!r}; valid: {', '.join(FIELDS)} (or {ARCH_KEY} alone)")
-        if not isinstance(entry, dict) or entry.get("_type") != "choice" or not isinstance(entry.get("_value"), list) or not entry["_value"]:
-            raise DmnasError(f"{source}: {key} must be {{_type: choice, _value: [...]}} with a non-empty list")
+            raise DmnasError(
+                f"{source}: unknown key {key!r}; valid: {', '.join(FIELDS)} (or {ARCH_KEY} alone)"
+            )
+        if (
+            not isinstance(entry, dict)
+            or entry.get("_type") != "choice"
+            or not isinstance(entry.get("_value"), list)
+            or not entry["_value"]
+        ):
+            raise DmnasError(
+                f"{source}: {key} must be {{_type: choice, _value: [...]}} with a non-empty list"
+            )
         values = entry["_value"]
         allowed = ALLOWED[key]
         for v in values:
@@ -113,7 +138,9 @@ def validate(raw: object, source: str) -> dict[str, dict[str, Any]]:
                 if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                     raise DmnasError(f"{source}: width value {v!r} is not a positive integer")
             elif v not in allowed:  # type: ignore[operator]
-                raise DmnasError(f"{source}: {key} value {v!r} is unknown; valid: {', '.join(map(str, allowed))}")  # type: ignore[arg-type]
+                raise DmnasError(
+                    f"{source}: {key} value {v!r} is unknown; valid: {', '.join(map(str, allowed))}"
+                )  # type: ignore[arg-type]
         if len(set(map(str, values))) != len(values):
             raise DmnasError(f"{source}: {key} lists a value twice")
         space[key] = {"_type": "choice", "_value": list(values)}

@@ -4,6 +4,7 @@
 architecture the trial really trained (NNI 3.0 can show another one with concurrency > 1, #5726)
 and is also written to the search's results folder, so dmnas never depends on NNI's records.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,15 +126,32 @@ def zero_cost_batch(data, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
     return data.train_x[pick]
 
 
-def score_zero_cost(name: str, spec: ConvNetSpec, data, seed: int, batch_size: int,  # noqa: ANN001
-                    device: torch.device) -> dict[str, Any]:
+def score_zero_cost(
+    name: str,
+    spec: ConvNetSpec,
+    data,
+    seed: int,
+    batch_size: int,  # noqa: ANN001
+    device: torch.device,
+) -> dict[str, Any]:
     """A zero-cost score of a freshly initialised ``spec`` (seeded init and batch); no training."""
     t0 = time.perf_counter()
-    model = build_convnet(spec, data.image_shape, data.num_classes, generator=torch.Generator().manual_seed(seed)).to(device)
+    model = build_convnet(
+        spec, data.image_shape, data.num_classes, generator=torch.Generator().manual_seed(seed)
+    ).to(device)
     score = ZERO_COST.get(name)(model, zero_cost_batch(data, batch_size, seed).to(device))
-    return {"score": rankable(score), "raw_score": repr(score), "train_seconds": round(time.perf_counter() - t0, 4),
-            "params": count_parameters(model), "arch": spec.name, **spec.to_dict(), "seed": seed,
-            "images": batch_size, "fingerprint": data.fingerprint, "device": str(device)}
+    return {
+        "score": rankable(score),
+        "raw_score": repr(score),
+        "train_seconds": round(time.perf_counter() - t0, 4),
+        "params": count_parameters(model),
+        "arch": spec.name,
+        **spec.to_dict(),
+        "seed": seed,
+        "images": batch_size,
+        "fingerprint": data.fingerprint,
+        "device": str(device),
+    }
 
 
 def train_and_score(
@@ -163,10 +181,17 @@ def train_and_score(
     test_acc = accuracy(model, data.test_x, data.test_y, device)
     return {
         "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
-        "val_acc": val_acc, "test_acc": test_acc,
-        "train_seconds": round(result.seconds, 3), "params": count_parameters(model),
-        "arch": spec.name, **spec.to_dict(), "seed": seed, "images": len(x), "fingerprint": data.fingerprint,
-        "device": str(device), "threads": torch.get_num_threads(),
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "train_seconds": round(result.seconds, 3),
+        "params": count_parameters(model),
+        "arch": spec.name,
+        **spec.to_dict(),
+        "seed": seed,
+        "images": len(x),
+        "fingerprint": data.fingerprint,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -192,24 +217,41 @@ def run_trial(
         x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
         recipe = TrainRecipe(**ctx.recipe)
         # Intermediate results only from the first seed: NNI plots one curve per trial.
-        runs = [train_and_score(spec, data, x, y, recipe, s, device, report if i == 0 else (lambda acc: None), ctx.reports)
-                for i, s in enumerate(seeds)]
+        runs = [
+            train_and_score(
+                spec, data, x, y, recipe, s, device, report if i == 0 else (lambda acc: None), ctx.reports
+            )
+            for i, s in enumerate(seeds)
+        ]
         for r in runs:
             r["score"] = r["val_acc"]
-        accs = {"val_acc": sum(r["val_acc"] for r in runs) / len(runs),
-                "test_acc": sum(r["test_acc"] for r in runs) / len(runs)}
+        accs = {
+            "val_acc": sum(r["val_acc"] for r in runs) / len(runs),
+            "test_acc": sum(r["test_acc"] for r in runs) / len(runs),
+        }
     score = sum(r["score"] for r in runs) / len(runs)
     record: dict[str, Any] = {
-        **runs[0], **accs, "default": score, "score": score,  # NNI ranks on `default`, never on the test split
-        "seed_scores": [r["score"] for r in runs], "seeds": seeds,
+        **runs[0],
+        **accs,
+        "default": score,
+        "score": score,  # NNI ranks on `default`, never on the test split
+        "seed_scores": [r["score"] for r in runs],
+        "seeds": seeds,
         "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
-        "proxy": ctx.proxy, "trial_id": trial_id,
+        "proxy": ctx.proxy,
+        "trial_id": trial_id,
     }
     write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
     if ctx.proxy == "full":
         store = GroundTruthStore(Path(ctx.ground_truth_dir))
         for r in runs:
-            store.put(data.fingerprint, spec.name, TrainRecipe(**ctx.recipe), r["seed"], {**r, "proxy": "full", "trial_id": trial_id})
+            store.put(
+                data.fingerprint,
+                spec.name,
+                TrainRecipe(**ctx.recipe),
+                r["seed"],
+                {**r, "proxy": "full", "trial_id": trial_id},
+            )
     return record
 
 
@@ -226,8 +268,14 @@ def main() -> None:
     trial_id = os.environ.get("NNI_TRIAL_JOB_ID", "standalone")
     t0 = time.perf_counter()
     record = run_trial(params, ctx, report=nni.report_intermediate_result, trial_id=trial_id)
-    log.info("trial %s scored %s: %s %.4f in %.1fs", trial_id, record["arch"], ctx.proxy, record["score"],
-             time.perf_counter() - t0)
+    log.info(
+        "trial %s scored %s: %s %.4f in %.1fs",
+        trial_id,
+        record["arch"],
+        ctx.proxy,
+        record["score"],
+        time.perf_counter() - t0,
+    )
     nni.report_final_result(record)
 
 

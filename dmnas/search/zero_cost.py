@@ -16,6 +16,7 @@ changes the model it is given.
   too); K[i, j] = number of units where inputs i and j agree; score = log |det K|. The network runs
   in training mode (batch statistics in batchnorm), as a freshly initialised network would train.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,7 +40,7 @@ assert set(ACTIVATIONS) == {"sigmoid", "relu", "leakyrelu"}, "update ACT_TYPES"
 
 def _without_norms(model: nn.Module) -> nn.Module:
     clone = copy.deepcopy(model)
-    for name, module in list(clone.named_modules()):
+    for module in list(clone.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, NORM_TYPES):
                 setattr(module, child_name, nn.Identity())
