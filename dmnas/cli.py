@@ -105,7 +105,8 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "--compile",
         default="auto",
         choices=["auto", "on", "off"],
-        help="torch.compile the embedding net; auto = on for CPU runs of >= 50 iterations (compiling takes ~30 s)",
+        help="torch.compile the embedding net; auto = on for CPU runs of >= 50 iterations "
+        "(compiling takes 10-30 s once per run on a 2-core CPU)",
     )
 
 
@@ -169,7 +170,7 @@ def condense_config(args: argparse.Namespace, device: str):  # noqa: ANN201
     )
 
 
-COMPILE_MIN_ITERATIONS = 50  # below this the ~30 s compile costs more than it saves on a CPU
+COMPILE_MIN_ITERATIONS = 50  # below this the 10-30 s compile costs more than it saves on a CPU
 
 
 def run_options(args: argparse.Namespace, device: str, iterations: int):  # noqa: ANN201

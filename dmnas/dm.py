@@ -70,7 +70,7 @@ class RunOptions:
 
     device: str = "cpu"
     real_chunk: int = 0  # images per real forward; 0 = all classes in one batch
-    checkpoint_every: int = 100
+    checkpoint_every: int = 50  # the CLI's --checkpoint-every default
     channels_last: bool = False
     compile: bool = False  # torch.compile the embedding (fuses norm/act/pool); pays off over many iterations
 

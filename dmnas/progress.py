@@ -7,6 +7,9 @@ import time
 from typing import TextIO
 
 
+# Not tqdm: on a pipe or a log file (NNI trial logs, CI) tqdm still writes carriage-return
+# redraws, which land as one ever-growing line or a flood of partial ones; this line prints a
+# plain line every N steps there, redraws only on a TTY, and shows the DM loss without a postfix dict.
 class ProgressBar:
     """Redraws one line on a TTY; on a pipe or log file prints a line every ``every`` steps."""
 
