@@ -228,7 +228,10 @@ def test_report_estimates_only_from_the_unbiased_sample_and_confirms_apart(tmp_p
     data = json.loads(paths["json"].read_text())
     assert data["ceiling"]["n"] == 12 and data["rows"][0]["estimate"]["n"] == 12
     assert data["rows"][0]["confirmation"]["winner"] == "a00"
-    assert paths["png_0"].read_bytes()[:4] == b"\x89PNG"
+    for key in ("scatter_0_png", "ranks_1_png", "proxies_png"):
+        assert paths[key].read_bytes()[:4] == b"\x89PNG", key
+    for key in ("scatter_0_svg", "proxies_svg"):
+        assert paths[key].read_text().lstrip().startswith("<?xml"), key
 
 
 def test_report_without_unbiased_sample_says_so() -> None:

@@ -130,7 +130,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
         and "unbiased sample of 4 (inclusion probability 1.00 each)" in out
     )
     assert "0 of 8 trainings already known, training 8 on full data" in out
-    assert "| dm ipc2 4ep (" in out and "report png_0:" in out
+    assert "| dm ipc2 4ep (" in out and "report scatter_0_png:" in out and "report proxies_svg:" in out
     assert "Noise ceiling (Spearman between seed 0 and seed 1 of the same recipe, n=4)" in out
     exp_id = out.split("NNI experiment ", 1)[1].split(":", 1)[0]
     work = Path(nni_env["DMNAS_WORKDIR"])

@@ -1,4 +1,4 @@
-"""The correlation report: proxies vs full-data training, as JSON, Markdown and PNG scatter plots.
+"""The correlation report: proxies vs full-data training, as JSON, Markdown and figures.
 
 Two kinds of figures, never mixed: *estimates* (rho, tau, top-k, with intervals) over the
 unbiased ground-truth sample only, read against the noise ceiling of full training itself; and
@@ -178,39 +178,6 @@ def markdown(rows: list[Row], truth: GroundTruth, confirm_k: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scatter_png(path: Path, proxy: ProxyScores, full: dict[str, float], size: int = 480) -> None:
-    """Proxy score (x) vs full-data accuracy (y), one dot per architecture."""
-    from PIL import Image, ImageDraw
-
-    names = sorted(set(proxy.scores) & set(full))
-    img = Image.new("RGB", (size, size), "white")
-    d = ImageDraw.Draw(img)
-    m = 50
-    d.rectangle([m, m // 2, size - m // 2, size - m], outline="black")
-    if names:
-        xs = np.array([proxy.scores[n] for n in names])
-        ys = np.array([full[n] for n in names])
-
-        def span(v: np.ndarray) -> tuple[float, float]:
-            lo, hi = float(v.min()), float(v.max())
-            pad = max(1e-3, 0.05 * (hi - lo))
-            return lo - pad, hi + pad
-
-        (x0, x1), (y0, y1) = span(xs), span(ys)
-        w, h = size - m - m // 2, size - m - m // 2
-        for x, y in zip(xs, ys, strict=True):
-            px = m + (x - x0) / (x1 - x0) * w
-            py = size - m - (y - y0) / (y1 - y0) * h
-            d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=(31, 119, 180))
-        d.text((m, size - m + 5), f"{x0:.3g}", fill="black")
-        d.text((size - m // 2 - 40, size - m + 5), f"{x1:.3g}", fill="black")
-        d.text((5, size - m - 10), f"{100 * y0:.1f}%", fill="black")
-        d.text((5, m // 2), f"{100 * y1:.1f}%", fill="black")
-    d.text((size // 2 - 90, size - 25), f"proxy score ({proxy.label})"[:60], fill="black")
-    d.text((5, 5), "full-data val acc (seed mean)", fill="black")
-    img.save(path)
-
-
 def write_report(
     out_dir: Path, rows: list[Row], proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int
 ) -> dict[str, Path]:
@@ -265,8 +232,12 @@ def write_report(
         )
     )
     paths["markdown"].write_text(markdown(rows, truth, confirm_k))
-    for i, p in enumerate(proxies):
-        png = out_dir / f"scatter_{i}_{p.proxy}.png"
-        scatter_png(png, p, mean)
-        paths[f"png_{i}"] = png
+    from . import figures
+
+    for i, r in enumerate(rows):
+        for kind, draw in (("scatter", figures.scatter), ("ranks", figures.ranks)):
+            for fmt, path in draw(out_dir / f"{kind}_{i}_{r.scores.proxy}", r, truth).items():
+                paths[f"{kind}_{i}_{fmt}"] = path
+    for fmt, path in figures.comparison(out_dir / "proxies", rows, ceiling).items():
+        paths[f"proxies_{fmt}"] = path
     return paths
