@@ -125,6 +125,11 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     )
     add_table(s)
     s.add_argument(
+        "--test-split",
+        action="store_true",
+        help="also score proxy trials on the test split (full-data trials always are)",
+    )
+    s.add_argument(
         "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
     )
     add_workdir(s)
@@ -357,6 +362,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // args.concurrency),
         seeds=args.full_seeds if args.proxy == "full" else args.proxy_seeds,
         early_images=early_images,
+        test_split=args.test_split,
     )
     ctx.save(search_dir / "context.json")
     meta = {

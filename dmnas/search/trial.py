@@ -32,6 +32,8 @@ from .zero_cost import ZERO_COST, rankable
 
 log = logging.getLogger(__name__)
 
+PEEK_IMAGES = 1000  # validation images behind each intermediate result
+
 # Training proxies: (context, dataset) -> the images a candidate trains on.
 TrainingSet = Callable[["TrialContext", Any], tuple[torch.Tensor, torch.Tensor]]
 TRAINING_SETS: Registry[TrainingSet] = Registry("proxy")
@@ -57,6 +59,7 @@ class TrialContext:
     seeds: int = 1  # a proxy score is the mean over seeds seed..seed+seeds-1
     early_images: int = 0  # image passes of an `early` trial: those of one DM-proxy trial
     zero_cost_batch: int = 128  # real images a zero-cost proxy scores on
+    test_split: bool = False  # also score proxy trials on the test split (full-data trials always are)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
@@ -164,21 +167,26 @@ def train_and_score(
     device: torch.device,
     report: Callable[[float], None] = lambda acc: None,
     reports: int = 5,
+    test: bool = True,
 ) -> dict[str, Any]:
-    """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracies on the validation and test
-    splits. Initialisation and batch order depend only on ``seed``. Shared by trials and the
-    ground-truth table builder, so a shipped record and a ``--proxy full`` trial are one recipe."""
+    """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracy on the validation split (and
+    the test split when ``test``). Initialisation and batch order depend only on ``seed``. Shared
+    by trials and the ground-truth table builder, so a shipped record and a ``--proxy full`` trial
+    are one recipe."""
     gen = torch.Generator().manual_seed(seed)
     model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
     every = max(1, recipe.epochs // max(1, reports))
+    # Intermediate results only draw NNI's curves: a fixed seeded subset of the validation split
+    # keeps them cheap (the final result always uses the whole split).
+    peek = torch.randperm(len(data.val_x), generator=torch.Generator().manual_seed(0))[:PEEK_IMAGES]
 
     def on_epoch(epoch: int, m: torch.nn.Module) -> None:
         if epoch % every == 0 and epoch < recipe.epochs:
-            report(accuracy(m, data.val_x, data.val_y, device))
+            report(accuracy(m, data.val_x[peek], data.val_y[peek], device))
 
     result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
     val_acc = accuracy(model, data.val_x, data.val_y, device)
-    test_acc = accuracy(model, data.test_x, data.test_y, device)
+    test_acc = accuracy(model, data.test_x, data.test_y, device) if test else None
     return {
         "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
         "val_acc": val_acc,
@@ -219,7 +227,16 @@ def run_trial(
         # Intermediate results only from the first seed: NNI plots one curve per trial.
         runs = [
             train_and_score(
-                spec, data, x, y, recipe, s, device, report if i == 0 else (lambda acc: None), ctx.reports
+                spec,
+                data,
+                x,
+                y,
+                recipe,
+                s,
+                device,
+                report if i == 0 else (lambda acc: None),
+                ctx.reports,
+                test=ctx.proxy == "full" or ctx.test_split,
             )
             for i, s in enumerate(seeds)
         ]
@@ -227,7 +244,7 @@ def run_trial(
             r["score"] = r["val_acc"]
         accs = {
             "val_acc": sum(r["val_acc"] for r in runs) / len(runs),
-            "test_acc": sum(r["test_acc"] for r in runs) / len(runs),
+            "test_acc": None if runs[0]["test_acc"] is None else sum(r["test_acc"] for r in runs) / len(runs),
         }
     score = sum(r["score"] for r in runs) / len(runs)
     record: dict[str, Any] = {
