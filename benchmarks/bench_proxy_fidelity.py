@@ -19,23 +19,15 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+from run_dmnas import dmnas, exp_id, report_body  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = ROOT / "benchmarks" / "ground_truth"
 PROXIES = ("dm", "random", "early", "synflow", "naswot")
-
-
-def dmnas(env: dict[str, str], *args: str) -> tuple[str, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"dmnas {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return proc.stdout, time.perf_counter() - t0
 
 
 def condensation_seconds(cache_dir: Path) -> float | None:
@@ -88,7 +80,7 @@ def main() -> None:
             "-q",
             *args.extra,
         )
-        state[proxy] = {"id": out.split("NNI experiment ", 1)[1].split(":", 1)[0], "wall_seconds": seconds}
+        state[proxy] = {"id": exp_id(out), "wall_seconds": seconds}
         state_file.write_text(json.dumps(state, indent=2))
         print(f"{proxy}: search {state[proxy]['id']} in {seconds:.0f} s", flush=True)
     ids = [state[p]["id"] for p in args.proxies if p in state]
@@ -142,7 +134,7 @@ def main() -> None:
         f"({'complete' if table_manifest['complete'] else 'PARTIAL: still being built'}), recipe {table_manifest['recipe_text']}",
         f"- DM condensation (once per dataset): {result['condensation_seconds'] or 0:.0f} s",
         "",
-        report_out.split("report json:")[0].split("# dmnas proxy ranking report", 1)[-1].strip(),
+        report_body(report_out),
     ]
     (RESULTS / f"{args.out}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

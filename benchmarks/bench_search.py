@@ -17,26 +17,14 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
+from run_dmnas import dmnas, exp_id, report_body  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def dmnas(env: dict[str, str], *args: str) -> tuple[str, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"dmnas {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return proc.stdout, time.perf_counter() - t0
-
-
-def exp_id(stdout: str) -> str:
-    return stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
 
 
 def main() -> None:
@@ -133,7 +121,7 @@ def main() -> None:
         f"| random-subset-proxy search | {t_rand:.0f} | {t_full / t_rand:.1f}x |",
         "",
         "## Rank agreement with full-data training (all architectures of the space)\n",
-        report_out.split("report json:")[0].split("# dmnas proxy ranking report", 1)[-1].strip(),
+        report_body(report_out),
     ]
     (RESULTS / f"search_{args.space}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

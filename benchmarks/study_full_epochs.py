@@ -40,6 +40,20 @@ def rho(a: list[float], b: list[float]) -> float:
     return float(stats.spearmanr(a, b).statistic) if len(a) >= 3 else float("nan")
 
 
+def seconds_ratio(
+    store: GroundTruthStore, fingerprint: str, archs: list[str], epochs: int, seed: int
+) -> float | None:
+    """Mean over architectures of DSA training seconds / plain training seconds (same machine)."""
+    plain = merged([store], fingerprint, study_recipe(epochs))
+    aug = merged([store], fingerprint, study_recipe(epochs, DSA))
+    ratios = [
+        aug[a][seed]["train_seconds"] / plain[a][seed]["train_seconds"]
+        for a in archs
+        if seed in plain.get(a, {}) and seed in aug.get(a, {})
+    ]
+    return float(np.mean(ratios)) if ratios else None
+
+
 def analyse(
     store: GroundTruthStore, fingerprint: str, archs: list[str], epochs: list[int], seeds: list[int]
 ) -> dict:
@@ -81,6 +95,12 @@ def analyse(
         "mean_val_acc_none": float(np.mean([plain[a][seeds[0]] for a in both])) if both else None,
         "mean_val_acc_dsa": float(np.mean([aug[a][seeds[0]] for a in both])) if both else None,
         "spearman_dsa_vs_none": rho([aug[a][seeds[0]] for a in both], [plain[a][seeds[0]] for a in both]),
+        # the same architectures' seed-to-seed agreement without DSA: how much rank change is noise
+        "spearman_seed_to_seed_none": rho(
+            [plain[a][seeds[0]] for a in both if seeds[1] in plain[a]],
+            [plain[a][seeds[1]] for a in both if seeds[1] in plain[a]],
+        ),
+        "seconds_ratio_dsa_vs_none": seconds_ratio(store, fingerprint, both, longest, seeds[0]),
     }
     per_arch = {a: {str(e): by_e[e][a] for e in epochs} | {f"{longest}_dsa": aug[a]} for a in archs}
     return {"rows": rows, "dsa": dsa, "per_arch": per_arch}
@@ -110,7 +130,9 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"DSA at {d['epochs']} epochs (seed 0, {d['n']} archs): mean val acc {f(d['mean_val_acc_dsa'])} "
-        f"with DSA vs {f(d['mean_val_acc_none'])} without; Spearman DSA vs none {f(d['spearman_dsa_vs_none'])}.",
+        f"with DSA vs {f(d['mean_val_acc_none'])} without; Spearman DSA vs none {f(d['spearman_dsa_vs_none'])} "
+        f"(seed 0 vs seed 1 without DSA on the same architectures: {f(d.get('spearman_seed_to_seed_none'))}); "
+        f"DSA training took {f(d.get('seconds_ratio_dsa_vs_none'))}x the seconds.",
         "",
     ]
     return "\n".join(lines)
@@ -121,6 +143,7 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=10)
     ap.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--dsa-archs", type=int, default=None, help="architectures of the DSA arm (default: all)")
     ap.add_argument("--analyse-only", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -131,7 +154,7 @@ def main() -> None:
     longest = max(args.epochs)
     # Shortest first, so a partial run already answers for the short lengths.
     jobs = [Job(a, s, study_recipe(e)) for e in sorted(args.epochs) for s in args.seeds for a in archs]
-    jobs += [Job(a, args.seeds[0], study_recipe(longest, DSA)) for a in archs]
+    jobs += [Job(a, args.seeds[0], study_recipe(longest, DSA)) for a in archs[: args.dsa_archs]]
     if not args.analyse_only:
         run_jobs(jobs, store, data_cfg, args.processes, command)
     result = analyse(store, load_dataset(data_cfg).fingerprint, archs, sorted(args.epochs), args.seeds)
