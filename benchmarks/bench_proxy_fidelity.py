@@ -84,7 +84,11 @@ def main() -> None:
         state_file.write_text(json.dumps(state, indent=2))
         print(f"{proxy}: search {state[proxy]['id']} in {seconds:.0f} s", flush=True)
     ids = [state[p]["id"] for p in args.proxies if p in state]
-    report_out, _ = dmnas(env, "report", *ids, "--table", str(args.table))
+    recipe = json.loads((args.table / "table.json").read_text())["recipe"]
+    # Score every proxy against the table's own recipe, whatever default the searches ran under.
+    report_out, _ = dmnas(
+        env, "report", *ids, "--table", str(args.table), "--full-epochs", str(recipe["epochs"])
+    )
     report = json.loads((work / "experiments" / "reports" / "+".join(ids) / "report.json").read_text())
 
     import torch
