@@ -116,7 +116,8 @@ def markdown(result: dict) -> str:
         f"Date: {result['date']}",
         "",
         "Recipe: SGD momentum 0.9, lr 0.01, cosine to 0 over the run, batch 256, wd 5e-4, no augmentation; "
-        "validation split (6 000 images). Seed-mean rankings compared.",
+        "validation split (6 000 images). Seed-mean rankings compared. Seconds are the wall time of single-threaded "
+        "workers on a 2-core CPU shared with other benchmark jobs: a rough cost, not a clean timing.",
         "",
         "| epochs E | archs | mean val acc | seed-to-seed ρ (ceiling at E) | ρ(E, 2E) | s per arch-seed |",
         "|---|---|---|---|---|---|",
@@ -147,7 +148,8 @@ def main() -> None:
     ap.add_argument("--analyse-only", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python " + " ".join(sys.argv)
+    # The training command (an --analyse-only rerun only re-reads its records).
+    command = "python benchmarks/" + " ".join(a for a in sys.argv if a != "--analyse-only")
     archs = sample_archs(args.space, args.archs, args.sample_seed)
     store = GroundTruthStore(args.store)
     data_cfg = DataConfig()
