@@ -77,6 +77,13 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "--embed-arch", default=None, help="embedding ConvNet (default d3_w128_relu_instancenorm_avgpooling)"
     )
     g.add_argument(
+        "--embed-pool",
+        default=None,
+        metavar="ARCHS",
+        help="comma-separated embedding architectures, one drawn per iteration instead of --embed-arch "
+        "(IDM-style; measured in benchmarks/results/proxy_ablation.md)",
+    )
+    g.add_argument(
         "--precision",
         default=None,
         choices=["fp32", "tf32", "bf16"],
@@ -165,9 +172,22 @@ def condense_config(args: argparse.Namespace, device: str):  # noqa: ANN201
         init=args.init,
         strategy=args.strategy if args.strategy is not None else default_strategy(args.dataset),
         embed=parse_arch(args.embed_arch) if args.embed_arch else ConvNetSpec(),
+        embed_pool=parse_pool(args.embed_pool),
         precision=args.precision or ("tf32" if device.startswith("cuda") else "fp32"),
         seed=args.seed,
     )
+
+
+def parse_pool(text: str | None):  # noqa: ANN201 - tuple[ConvNetSpec, ...]
+    """``--embed-pool a,b,c`` -> specs (each name checked, repeats refused)."""
+    from .models import parse_arch
+
+    if not text:
+        return ()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise DmnasError(f"--embed-pool lists an architecture twice: {text}")
+    return tuple(parse_arch(n) for n in names)
 
 
 COMPILE_MIN_ITERATIONS = 50  # below this the 10-30 s compile costs more than it saves on a CPU

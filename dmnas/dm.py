@@ -46,6 +46,11 @@ class CondenseConfig:
     aug: AugParams = field(default_factory=AugParams)
     precision: str = "fp32"
     seed: int = 0
+    # A pool of embedding architectures, one drawn per iteration (empty: always ``embed``).
+    # Matching in one architecture's feature space may favour architectures like it; IDM (Zhao et
+    # al., CVPR 2023) matches under varied networks instead. Whether that ranks better here is
+    # measured in benchmarks/results/proxy_ablation.md.
+    embed_pool: tuple[ConvNetSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.ipc < 1:
@@ -59,9 +64,22 @@ class CondenseConfig:
         if self.precision not in PRECISIONS:
             raise DmnasError(f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         parse_strategy(self.strategy)
+        if len(self.embed_pool) == 1:
+            raise DmnasError("an embedding pool needs >= 2 architectures (one is just --embed-arch)")
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.embed_pool:
+            # Added later: omitted at its default so that every earlier cache key stays valid.
+            del d["embed_pool"]
+        return d
+
+    def embed_for(self, gen: torch.Generator) -> ConvNetSpec:
+        """This iteration's embedding architecture (draws from ``gen`` only when there is a pool,
+        so runs without one keep their random stream)."""
+        if not self.embed_pool:
+            return self.embed
+        return self.embed_pool[int(torch.randint(len(self.embed_pool), (1,), generator=gen))]
 
 
 @dataclass(frozen=True)
@@ -304,12 +322,13 @@ def condense(
         opt.state[syn]["momentum_buffer"] = state.momentum_buffer.to(device).contiguous(
             memory_format=memory_format
         )
-    # Batchnorm statistics mix the batch, so its real batch must stay whole (as in the reference).
-    chunk = 0 if cfg.embed.norm == "batchnorm" else opts.real_chunk
     losses = list(state.losses)
     iteration_seconds = list(state.iteration_seconds)
     it = state.iteration
-    use_compile = opts.compile and cfg.embed.norm != "batchnorm" and it < cfg.iterations
+    # One compiled graph serves one architecture: a pool runs eagerly.
+    use_compile = (
+        opts.compile and not cfg.embed_pool and cfg.embed.norm != "batchnorm" and it < cfg.iterations
+    )
     # The template only provides the structure; its throwaway generator leaves every RNG stream alone.
     template = (
         build_convnet(cfg.embed, in_shape, n_classes, torch.Generator()).to(
@@ -337,9 +356,12 @@ def condense(
     with _deferred_interrupts() as interrupted, _tf32(cfg.precision == "tf32"):
         while it < cfg.iterations:
             t_it = time.perf_counter()
-            net = build_convnet(cfg.embed, in_shape, n_classes, generator=gen).to(
+            spec = cfg.embed_for(gen)
+            net = build_convnet(spec, in_shape, n_classes, generator=gen).to(
                 device, memory_format=memory_format
             )
+            # Batchnorm statistics mix the batch, so its real batch must stay whole (as in the reference).
+            chunk = 0 if spec.norm == "batchnorm" else opts.real_chunk
             net.train()  # batchnorm uses batch statistics, as in the reference
             net.requires_grad_(False)
             draw = sample_draw(kinds, n_classes, gen, in_shape[1:], cfg.aug, device=device)

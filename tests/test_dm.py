@@ -132,3 +132,34 @@ def test_interrupts_become_a_flag_and_ignored_signals_stay_ignored() -> None:
         )
     finally:
         signal.signal(signal.SIGINT, old_int)
+
+
+def test_embedding_pool_draws_varied_architectures_and_keeps_old_keys(tiny_data) -> None:  # noqa: ANN001
+    pool = (ConvNetSpec(depth=1, width=8), ConvNetSpec(depth=2, width=4, norm="batchnorm", pool="maxpooling"))
+    cfg = replace(TINY, embed_pool=pool)
+    gen = torch.Generator().manual_seed(0)
+    drawn = {cfg.embed_for(gen) for _ in range(20)}
+    assert drawn == set(pool)
+    # Without a pool nothing is drawn, so every earlier run (and cache key) is unchanged.
+    gen2 = torch.Generator().manual_seed(0)
+    state = gen2.get_state()
+    assert TINY.embed_for(gen2) == TINY.embed and torch.equal(gen2.get_state(), state)
+    assert "embed_pool" not in TINY.to_dict() and "embed_pool" in cfg.to_dict()
+    a, b = condense(tiny_data, cfg), condense(tiny_data, cfg)
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, condense(tiny_data, TINY).images)
+    with pytest.raises(DmnasError, match=">= 2 architectures"):
+        replace(TINY, embed_pool=pool[:1])
+
+
+def test_embed_pool_option_is_parsed_and_checked() -> None:
+    from dmnas.cli import parse_pool
+
+    assert parse_pool(None) == ()
+    assert [s.name for s in parse_pool("d1_w8_relu_instancenorm_avgpooling, d2_w8_relu_batchnorm_none")] == [
+        "d1_w8_relu_instancenorm_avgpooling",
+        "d2_w8_relu_batchnorm_none",
+    ]
+    with pytest.raises(DmnasError, match="twice"):
+        parse_pool("d1_w8_relu_instancenorm_avgpooling,d1_w8_relu_instancenorm_avgpooling")
+    with pytest.raises(DmnasError, match="not of the form"):
+        parse_pool("d1_w8_relu_instancenorm_avgpooling,bogus")

@@ -106,6 +106,7 @@ def test_store_keys_records_by_recipe_and_seed(tmp_path: Path) -> None:
     assert {a: sorted(s) for a, s in store.all("fp", r1).items()} == {"archA": [0, 1]}
     (store.folder("fp", r1) / "archB__seed0.json").write_text("{truncated")
     assert "archB" not in store.all("fp", r1)  # damaged: counts as missing
+    assert store.get("fp", "archB", r1, 0) is None
 
 
 def test_first_layout_records_keep_their_key_and_are_migrated(

@@ -56,7 +56,17 @@ class GroundTruthStore:
         return self.folder(fingerprint, recipe) / record_name(arch, seed)
 
     def get(self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int) -> dict[str, Any] | None:
-        return self.all(fingerprint, recipe).get(arch, {}).get(seed)
+        """One record (reads its file only; a first-layout ``<arch>.json`` still answers for its seed)."""
+        path = self.path(fingerprint, arch, recipe, seed)
+        if not path.exists():
+            legacy = path.with_name(f"{arch}.json")
+            if not legacy.exists():
+                return None
+            return self.all(fingerprint, recipe).get(arch, {}).get(seed)  # migrates it on the way
+        try:
+            return {**json.loads(path.read_text()), "seed": seed}
+        except (OSError, ValueError):
+            return None  # a damaged record counts as missing and will be retrained
 
     def put(
         self, fingerprint: str, arch: str, recipe: TrainRecipe, seed: int, record: dict[str, Any]

@@ -1,0 +1,344 @@
+"""Which proxy setting ranks the shipped ground-truth table best, and at what cost?
+
+Every row scores all architectures of the table (``benchmarks/ground_truth``, the 48-architecture
+uniform sample of ``convnet_bench``, Fashion-MNIST, two seeds of full training) with one proxy
+setting, through the product's own code (``dmnas.proxy.get_or_condense`` for the DM set, the
+trials' ``TRAINING_SETS`` / ``train_and_score`` / ``score_zero_cost``), and reads it against the
+table exactly as ``dmnas report`` does: Spearman with its bootstrap interval, Kendall, top-5,
+top-10 %, rho in the top 10 %, regret of the confirmed pick, seconds per architecture, and the
+one-off condensation seconds. Levers: DM images per class (1 / 10 / 50 at equal image passes per
+architecture), proxy augmentation, an embedding-network pool instead of one ConvNet-3, more DM
+iterations, averaging two proxy seeds; baselines at the same compute: the random real subset,
+early-stopped full-data training, synflow and NASWOT.
+
+Resumable: every (setting, architecture, seed) score is a file under the work folder; a rerun
+trains only what is missing. Settings run in the order listed (most informative first), so a
+partial run still answers the main questions; ``--report-only`` scores what is there.
+
+    cd benchmarks && OMP_NUM_THREADS=1 ../.venv/bin/python bench_proxy_ablation.py
+
+Writes ``benchmarks/results/proxy_ablation.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from full_training import machine  # noqa: E402
+
+from dmnas.atomic import write_json_atomic  # noqa: E402
+from dmnas.augment import default_strategy  # noqa: E402
+from dmnas.cache import Cache  # noqa: E402
+from dmnas.data import DataConfig, load_dataset  # noqa: E402
+from dmnas.dm import CondenseConfig, RunOptions, default_real_chunk  # noqa: E402
+from dmnas.models import parse_arch  # noqa: E402
+from dmnas.search.ground_truth import GroundTruthStore, merged, recipe_key  # noqa: E402
+from dmnas.search.report import GroundTruth, ProxyScores, build_rows, ceiling_of, markdown  # noqa: E402
+from dmnas.search.zero_cost import ZERO_COST  # noqa: E402
+from dmnas.train import TrainRecipe  # noqa: E402
+
+log = logging.getLogger("proxy_ablation")
+TABLE = ROOT / "benchmarks" / "ground_truth"
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = DataConfig(name="fashion_mnist")
+STRATEGY = default_strategy(DATA.name)
+# Varied ConvNets of the DM embedding's width, spanning convnet_grid's axes (not the table's
+# sample): depth, activation, normalisation and pooling all vary.
+POOL = (
+    "d3_w128_relu_instancenorm_avgpooling",
+    "d2_w128_sigmoid_layernorm_maxpooling",
+    "d4_w128_leakyrelu_groupnorm_none",
+    "d3_w128_relu_batchnorm_maxpooling",
+    "d1_w128_leakyrelu_none_avgpooling",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One proxy: what it trains on (or scores at init) and how."""
+
+    name: str
+    proxy: str  # dm | random | early | synflow | naswot
+    ipc: int = 10
+    epochs: int = 200
+    strategy: str = STRATEGY  # proxy training augmentation ("none" = off)
+    iterations: int = 100  # DM iterations (the CPU default)
+    embed_pool: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    early_images: int = 20000  # image passes of an early-stopped full-data run
+
+    @property
+    def image_passes(self) -> int:
+        if self.proxy == "early":
+            return self.early_images
+        return 0 if self.proxy in ZERO_COST else self.ipc * 10 * self.epochs
+
+    def condense_config(self) -> CondenseConfig:
+        return CondenseConfig(
+            ipc=self.ipc,
+            iterations=self.iterations,
+            strategy=STRATEGY,
+            embed_pool=tuple(parse_arch(a) for a in self.embed_pool),
+        )
+
+    def recipe(self) -> TrainRecipe:
+        if self.proxy == "early":  # as `dmnas search --proxy early`: the full recipe, one pass of a prefix
+            return TrainRecipe(epochs=1, schedule="cosine", strategy="none")
+        return TrainRecipe(epochs=self.epochs, strategy=self.strategy)
+
+
+# 20 000 image passes per architecture (one default DM-proxy trial) unless the name says otherwise.
+SETTINGS = (
+    Setting("dm ipc10 200ep (default)", "dm"),
+    Setting("random ipc10 200ep", "random"),
+    Setting("early 20k passes", "early"),
+    Setting("synflow", "synflow"),
+    Setting("naswot", "naswot"),
+    Setting("dm ipc10 200ep no-aug", "dm", strategy="none"),
+    Setting("dm ipc50 40ep", "dm", ipc=50, epochs=40),
+    Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
+    Setting("dm ipc10 pool5 200ep", "dm", embed_pool=POOL),
+    Setting("dm ipc1 2000ep", "dm", ipc=1, epochs=2000),
+    Setting("dm ipc10 200ep x2 seeds (40k passes)", "dm", seeds=(0, 1)),
+    Setting("early 40k passes", "early", early_images=40000),
+    Setting("dm ipc10 it400 200ep", "dm", iterations=400),
+)
+
+
+def slug(setting: Setting) -> str:
+    return "".join(c if c.isalnum() else "_" for c in setting.name).strip("_")
+
+
+def condense_setting(setting: Setting, data: Any, cache: Cache) -> str | None:
+    """The DM set of a setting: its cache key (condensed now, with both cores, when missing)."""
+    if setting.proxy != "dm":
+        return None
+    import torch
+
+    from dmnas.proxy import get_or_condense
+
+    torch.set_num_threads(2)
+    cfg = setting.condense_config()
+    opts = RunOptions(
+        device="cpu",
+        real_chunk=default_real_chunk("cpu"),
+        checkpoint_every=25,
+        channels_last=True,
+        compile=not cfg.embed_pool,
+    )
+    t0 = time.perf_counter()
+    res = get_or_condense(data, DATA, cfg, opts, cache)
+    if not res.cache_hit:
+        log.info("%s: condensed %s in %.0f s", setting.name, res.entry.key, time.perf_counter() - t0)
+    return res.entry.key
+
+
+def _score_one(setting: Setting, arch: str, seed: int, key: str | None, cache_dir: str, out: str) -> None:
+    import torch
+
+    from dmnas.search.trial import TRAINING_SETS, TrialContext, score_zero_cost, train_and_score
+
+    torch.set_num_threads(1)
+    data = load_dataset(DATA)
+    spec = parse_arch(arch)
+    if setting.proxy in ZERO_COST:
+        rec = score_zero_cost(setting.proxy, spec, data, seed, 128, torch.device("cpu"))
+    else:
+        ctx = TrialContext(
+            proxy=setting.proxy,
+            data=DATA.__dict__,
+            data_dir=None,
+            recipe=setting.recipe().to_dict(),
+            device="cpu",
+            seed=0,  # the training set's seed, as in a search with --trial-seed 0
+            results_dir="",
+            ground_truth_dir="",
+            entry_key=key,
+            cache_dir=cache_dir,
+            ipc=setting.ipc,
+            early_images=setting.early_images,
+        )
+        x, y = TRAINING_SETS.get(setting.proxy)(ctx, data)
+        rec = train_and_score(spec, data, x, y, setting.recipe(), seed, torch.device("cpu"), test=False)
+        rec["score"] = rec["val_acc"]
+    write_json_atomic(Path(out), rec)
+
+
+def record_path(work: Path, setting: Setting, arch: str, seed: int) -> Path:
+    return work / "records" / slug(setting) / f"{arch}__seed{seed}.json"
+
+
+def run(settings: list[Setting], archs: list[str], work: Path, cache: Cache, processes: int) -> None:
+    data = load_dataset(DATA)
+    ctx = mp.get_context("spawn")  # fresh interpreters: no forked OpenMP pools
+    for s in settings:
+        key = condense_setting(s, data, cache)
+        todo = [(a, k) for a in archs for k in s.seeds if not record_path(work, s, a, k).exists()]
+        log.info("%s: %d of %d scores to compute", s.name, len(todo), len(archs) * len(s.seeds))
+        t0 = time.perf_counter()
+        with ctx.Pool(processes, maxtasksperchild=16) as pool:
+            pending = [
+                pool.apply_async(
+                    _score_one,
+                    (s, a, k, key, str(cache.root), str(record_path(work, s, a, k))),
+                )
+                for a, k in todo
+            ]
+            for p in pending:
+                p.get()
+        if todo:
+            log.info("%s: done in %.0f s", s.name, time.perf_counter() - t0)
+
+
+def load_scores(setting: Setting, archs: list[str], work: Path) -> ProxyScores | None:
+    """Mean score over the setting's seeds per architecture (complete architectures only)."""
+    scores, seconds = {}, {}
+    for a in archs:
+        recs = [record_path(work, setting, a, k) for k in setting.seeds]
+        if not all(p.exists() for p in recs):
+            continue
+        loaded = [json.loads(p.read_text()) for p in recs]
+        scores[a] = sum(r["score"] for r in loaded) / len(loaded)
+        seconds[a] = sum(float(r["train_seconds"]) for r in loaded)
+    if not scores:
+        return None
+    return ProxyScores(setting.name, slug(setting), setting.proxy, scores, seconds, setting.image_passes, 0)
+
+
+def table_truth(table: Path) -> tuple[GroundTruth, list[str]]:
+    manifest = json.loads((table / "table.json").read_text())
+    recipe = TrainRecipe(**manifest["recipe"])
+    fingerprint = load_dataset(DATA).fingerprint
+    records = merged([GroundTruthStore(table)], fingerprint, recipe)
+    per_seed = {a: {s: float(r["val_acc"]) for s, r in seeds.items()} for a, seeds in records.items()}
+    sample = [a for a in manifest["sample"] if a in per_seed]
+    truth = GroundTruth(
+        per_seed,
+        frozenset(sample),
+        recipe.describe(),
+        recipe_key(recipe),
+        int(manifest.get("full_images", 54000)),
+        {f"table {table}": len(sample)},
+    )
+    return truth, sample
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "ablation")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="DM cache (default: <work>/cache)")
+    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--processes", type=int, default=2, help="single-threaded scoring processes")
+    ap.add_argument("--only", nargs="*", default=None, help="names of settings to run (default: all)")
+    ap.add_argument("--report-only", action="store_true", help="score the records present; train nothing")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    truth, archs = table_truth(args.table)
+    cache = Cache((args.cache_dir or args.work / "cache").resolve())
+    chosen = [s for s in SETTINGS if args.only is None or s.name in args.only]
+    unknown = set(args.only or ()) - {s.name for s in SETTINGS}
+    if unknown:
+        raise SystemExit(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
+    if not args.report_only:
+        run(chosen, archs, args.work, cache, args.processes)
+    proxies = [p for p in (load_scores(s, archs, args.work) for s in chosen) if p is not None]
+    print(report(proxies, chosen, truth, cache, args))
+
+
+def condensation_seconds(setting: Setting, cache: Cache) -> float | None:
+    if setting.proxy != "dm":
+        return None
+    from dmnas.proxy import entry_key
+
+    key = entry_key(DATA, setting.condense_config(), load_dataset(DATA).fingerprint)
+    if not cache.exists(key):
+        return None
+    return float(json.loads((cache.root / key / "manifest.json").read_text())["wall_seconds"])
+
+
+def report(
+    proxies: list[ProxyScores], settings: list[Setting], truth: GroundTruth, cache: Cache, args: Any
+) -> str:
+    import torch
+
+    by_name = {s.name: s for s in settings}
+    rows = build_rows(proxies, truth, confirm_k=3)
+    ceiling = ceiling_of(truth)
+    out_rows = []
+    for r in rows:
+        s = by_name[r.scores.label]
+        est = r.estimate.to_dict() if r.estimate else {}
+        out_rows.append(
+            {
+                "setting": asdict(s),
+                "n": est.get("n"),
+                "spearman": est.get("spearman"),
+                "spearman_ci95": est.get("spearman_ci95"),
+                "spearman_over_ceiling": (est.get("spearman") / ceiling.spearman)
+                if ceiling and est
+                else None,
+                "kendall": est.get("kendall_tau"),
+                "top5_overlap": est.get("top5_overlap"),
+                "top10pct_overlap": est.get("top10pct_overlap"),
+                "spearman_top10pct": est.get("spearman_top10pct"),
+                "winner": r.confirm.winner,
+                "regret": r.confirm.regret,
+                "image_passes_per_arch": s.image_passes * len(s.seeds),
+                "seconds_per_arch": r.seconds_per_arch,
+                "condensation_seconds": condensation_seconds(s, cache),
+                "scores": r.scores.scores,
+            }
+        )
+    missing = [s.name for s in settings if s.name not in {p.label for p in proxies}]
+    result = {
+        "ceiling": ceiling.to_dict() if ceiling else None,
+        "seed_sd_pts": ceiling.seed_sd * 100 if ceiling else None,
+        "rows": out_rows,
+        "not_run": missing,
+        "table": str(args.table),
+        "command": "python " + " ".join(sys.argv),
+        "machine": f"{machine()}, torch {torch.__version__}",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "proxy_ablation.json").write_text(json.dumps(result, indent=2, default=str))
+    lines = [
+        "# Proxy ablation on the shipped ground-truth table (convnet_bench48, Fashion-MNIST)",
+        "",
+        f"- command: `{result['command']}`",
+        f"- machine: {result['machine']}",
+        f"- date: {result['date']}",
+        "- every row scores the table's architectures itself (no NNI); scores are validation accuracy after "
+        "proxy training (or the zero-cost score), one seed unless the name says otherwise",
+        "- condensation seconds (paid once per dataset, not per architecture): "
+        + ", ".join(
+            f"{r['setting']['name']}: {r['condensation_seconds']:.0f} s"
+            for r in out_rows
+            if r["condensation_seconds"] is not None
+        ),
+        "- image passes per architecture: "
+        + ", ".join(f"{r['setting']['name']}: {r['image_passes_per_arch']}" for r in out_rows),
+        f"- not run (yet): {', '.join(missing) or 'none'}",
+        "",
+        markdown(rows, truth, 3).split("\n", 2)[2],
+    ]
+    md = "\n".join(lines) + "\n"
+    (RESULTS / "proxy_ablation.md").write_text(md)
+    return md
+
+
+if __name__ == "__main__":
+    main()
