@@ -22,7 +22,7 @@ from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
-from dmnas.search.cli import FULL_EPOCHS, FULL_RECIPE
+from dmnas.search.pipeline import FULL_EPOCHS, FULL_RECIPE
 from dmnas.search.ground_truth import recipe_key
 
 SPACE_FILE = ROOT / "search_spaces" / "convnet_bench48.yaml"

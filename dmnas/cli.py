@@ -1,7 +1,10 @@
 """Command line: ``dmnas condense | evaluate | cache | search | report | view``.
 
-Only this module configures logging and prints; library code raises :class:`DmnasError`,
-which is reported here as one line with a non-zero exit.
+This module only parses: options become the typed configs (``DataConfig``, ``CondenseConfig``,
+``RunOptions``, ``TrainRecipe``, :class:`dmnas.pipeline.ProxyJob`,
+:class:`dmnas.search.pipeline.SearchConfig`) once, here, and the pipelines take it from there.
+It alone configures logging; library code raises :class:`DmnasError`, reported here as one line
+with a non-zero exit. Heavy modules (torch, NNI) are imported only inside the command that runs.
 """
 
 from __future__ import annotations
@@ -132,22 +135,6 @@ def add_eval_args(p: argparse.ArgumentParser, runs_default: int) -> None:
 # ---------------------------------------------------------------- resolution of options
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DmnasError(
-                f"--device {name} but CUDA is not available on this machine; use --device cpu or auto"
-            )
-        return name
-    if name != "cpu":
-        raise DmnasError(f"unknown --device {name!r}; valid: auto, cpu, cuda, cuda:N")
-    return name
-
-
 def data_config(args: argparse.Namespace):  # noqa: ANN201
     from .data import DataConfig
 
@@ -209,77 +196,55 @@ def run_options(args: argparse.Namespace, device: str, iterations: int):  # noqa
     )
 
 
-def cache_for(args: argparse.Namespace):  # noqa: ANN201
-    from .cache import Cache, default_cache_dir
+def proxy_job(args: argparse.Namespace):  # noqa: ANN201 - dmnas.pipeline.ProxyJob
+    """The proxy set these options ask for: data, DM config, run options and cache, checked."""
+    from .cache import default_cache_dir
+    from .pipeline import ProxyJob, resolve_device
 
-    return Cache(Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir())
-
-
-def eval_recipe(args: argparse.Namespace, strategy: str, device: str):  # noqa: ANN201
-    from .train import TrainRecipe
-
-    epochs = (
-        args.eval_epochs if args.eval_epochs is not None else (1000 if device.startswith("cuda") else 300)
-    )
-    return TrainRecipe(epochs=epochs, strategy=strategy)
-
-
-def load_data(args: argparse.Namespace):  # noqa: ANN201
-    from .data import load_dataset
-
-    return load_dataset(data_config(args), args.data_root)
-
-
-def obtain_proxy(args: argparse.Namespace, quiet: bool, data=None):  # noqa: ANN001, ANN201
-    """Shared by condense, evaluate and search: data (loaded unless given), config, cached or freshly condensed entry."""
-    from .progress import ProgressBar
-    from .proxy import get_or_condense
-
+    data = data_config(args)  # checked first: an unknown dataset is the likeliest mistake
     device = resolve_device(args.device)
     cfg = condense_config(args, device)
-    cache = cache_for(args)
-    data = data if data is not None else load_data(args)
-    opts = run_options(args, device, cfg.iterations)
-    if not device.startswith("cuda") and args.iterations is None:
+    condenses = getattr(args, "proxy", "dm") == "dm"  # a search on another proxy condenses nothing
+    if condenses and not device.startswith("cuda") and args.iterations is None:
         log.info(
             "CPU run: %d DM iterations by default (the paper's 20000 are meant for CUDA; set --iterations)",
             cfg.iterations,
         )
-    bar = ProgressBar(f"condense {data.name} ipc={cfg.ipc}", enabled=not quiet)
-    result = get_or_condense(data, data_config(args), cfg, opts, cache, progress=bar, force=args.force)
-    return data, cfg, device, cache, result
+    return ProxyJob(
+        data=data,
+        data_root=args.data_root,
+        condense=cfg,
+        run=run_options(args, device, cfg.iterations),
+        cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir(),
+        force=args.force,
+        quiet=args.quiet,
+    )
+
+
+def eval_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - dmnas.pipeline.EvalConfig
+    from .models import parse_arch
+    from .pipeline import EvalConfig
+    from .train import TrainRecipe
+
+    cuda = job.device.startswith("cuda")
+    epochs = args.eval_epochs if args.eval_epochs is not None else (1000 if cuda else 300)
+    return EvalConfig(
+        runs=args.eval_runs,
+        recipe=TrainRecipe(epochs=epochs, strategy=job.condense.strategy),
+        arch=parse_arch(args.eval_arch) if args.eval_arch else None,
+        seed=args.eval_seed,
+    )
 
 
 # ---------------------------------------------------------------- commands
 
 
-def evaluate_entry(
-    args: argparse.Namespace, data, cfg, device: str, cache, entry, baseline: bool
-) -> list[str]:  # noqa: ANN001
-    """Evaluate a cached set (and optionally the random-subset baseline); store results in its manifest."""
-    import torch
-
-    from .evaluate import evaluate_images, random_subset
-    from .models import parse_arch
-
-    spec = parse_arch(args.eval_arch) if args.eval_arch else cfg.embed
-    recipe = eval_recipe(args, cfg.strategy, device)
-    dev = torch.device(device)
-    lines, evaluations = [], dict(entry.manifest.get("evaluations", {}))
-    sets = [("dm", entry.images, entry.labels)]
-    if baseline:
-        sets.append(("random_real", *random_subset(data, cfg.ipc, seed=cfg.seed + 1)))
-    for name, x, y in sets:
-        res = evaluate_images(name, x, y, data, spec, recipe, args.eval_runs, args.eval_seed, dev)
-        evaluations[f"{name}/{spec.name}/e{recipe.epochs}/s{args.eval_seed}x{args.eval_runs}"] = res.to_dict()
-        lines.append(res.summary())
-    cache.update_manifest(entry.key, evaluations=evaluations)
-    return lines
-
-
 def cmd_condense(args: argparse.Namespace) -> int:
-    data, cfg, device, cache, result = obtain_proxy(args, args.quiet)
-    entry = result.entry
+    from .pipeline import evaluate_entry, obtain_proxy
+
+    job = proxy_job(args)
+    data, result = obtain_proxy(job)
+    cfg, entry = job.condense, result.entry
     status = (
         "cache hit"
         if result.cache_hit
@@ -296,23 +261,30 @@ def cmd_condense(args: argparse.Namespace) -> int:
     print(f"entry: {entry.path}")
     print(f"images: {entry.grid_path}")
     if args.eval_runs > 0:
-        for line in evaluate_entry(args, data, cfg, device, cache, entry, baseline=True):
+        for line in evaluate_entry(job, data, entry, eval_config(args, job), baseline=True):
             print(f"accuracy {line}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    data, cfg, device, cache, result = obtain_proxy(args, args.quiet)
+    from .pipeline import evaluate_entry, obtain_proxy
+
+    job = proxy_job(args)
+    data, result = obtain_proxy(job)
     print(
         f"proxy set: {result.entry.key} ({'cached' if result.cache_hit else 'condensed now'}) at {result.entry.path}"
     )
-    for line in evaluate_entry(args, data, cfg, device, cache, result.entry, baseline=not args.no_baseline):
+    for line in evaluate_entry(
+        job, data, result.entry, eval_config(args, job), baseline=not args.no_baseline
+    ):
         print(line)
     return 0
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = cache_for(args)
+    from .cache import Cache, default_cache_dir
+
+    cache = Cache(Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir())
     if args.cache_cmd == "list":
         rows = cache.list()
         if not rows:
@@ -341,11 +313,215 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def search_commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
-    """Search-stage commands live in dmnas.search (NNI is imported there, only when they run)."""
-    from .search.cli import register
+# ---------------------------------------------------------------- search stage (NNI only once one runs)
 
-    return register()
+
+def add_workdir(p: argparse._ActionsContainer) -> None:
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="project folder for NNI experiments, search results, ground truth and reports "
+        "(default: $DMNAS_WORKDIR or ./experiments)",
+    )
+
+
+def add_table(p: argparse._ActionsContainer) -> None:
+    p.add_argument(
+        "--table",
+        default=None,
+        metavar="PATH",
+        help="ground-truth table to read full-data results from (default: the shipped benchmarks/ground_truth "
+        "when present; 'none' for none)",
+    )
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    from .search.experiment import TUNERS
+    from .search.pipeline import CONFIRM, FULL_EPOCHS, FULL_RECIPE, PROXY_EPOCHS
+    from .search.space import available_spaces
+    from .search.trial import PROXIES
+
+    p.description = (
+        "Train every candidate of a space briefly on a proxy inside an NNI experiment; "
+        "report rank agreement with full data."
+    )
+    add_common(p)
+    s = p.add_argument_group("search")
+    s.add_argument(
+        "--space",
+        default="convnet_small",
+        help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file",
+    )
+    s.add_argument(
+        "--proxy",
+        default="dm",
+        choices=PROXIES,
+        help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
+        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
+    )
+    s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
+    s.add_argument(
+        "--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)"
+    )
+    s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
+    s.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
+    s.add_argument(
+        "--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C"
+    )
+    s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
+    s.add_argument(
+        "--full-epochs",
+        type=int,
+        default=None,
+        help=f"epochs of full-data (ground-truth) training (default {FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})",
+    )
+    s.add_argument(
+        "--proxy-seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="score every candidate at K seeds and rank by the mean",
+    )
+    s.add_argument(
+        "--full-seeds",
+        type=int,
+        default=2,
+        metavar="K",
+        help="seeds of every full-data training (K >= 2 gives the noise ceiling)",
+    )
+    s.add_argument(
+        "--recipe",
+        type=Path,
+        default=None,
+        help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)",
+    )
+    s.add_argument(
+        "--ground-truth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
+        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
+        "--confirm K; full-data results already known are reused",
+    )
+    s.add_argument(
+        "--confirm",
+        type=int,
+        default=CONFIRM,
+        metavar="K",
+        help=f"with --ground-truth: the proxy's top K trained on full data to confirm the pick (default {CONFIRM})",
+    )
+    add_table(s)
+    s.add_argument(
+        "--test-split",
+        action="store_true",
+        help="also score proxy trials on the test split (full-data trials always are)",
+    )
+    s.add_argument(
+        "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
+    )
+    add_workdir(s)
+    add_data_args(p)
+    add_condense_args(p)
+    p.set_defaults(func=cmd_search)
+
+
+def workdir_of(args: argparse.Namespace) -> Path:
+    from .search.pipeline import default_workdir
+
+    return (args.workdir or default_workdir()).resolve()
+
+
+def search_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - SearchConfig
+    from .search.pipeline import SearchConfig, recipes
+
+    proxy_recipe, full_recipe = recipes(
+        args.epochs, args.full_epochs, args.recipe, job.condense.strategy, job.device
+    )
+    return SearchConfig(
+        space=args.space,
+        proxy=args.proxy,
+        proxy_recipe=proxy_recipe,
+        full_recipe=full_recipe,
+        workdir=workdir_of(args),
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        max_duration=args.max_duration,
+        concurrency=args.concurrency,
+        port=args.port,
+        keep_ui=args.keep_ui,
+        proxy_seeds=args.proxy_seeds,
+        full_seeds=args.full_seeds,
+        ground_truth=args.ground_truth,
+        confirm=args.confirm,
+        table=args.table,
+        test_split=args.test_split,
+        trial_seed=args.trial_seed,
+        quiet=args.quiet,
+    )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search.pipeline import run_search
+
+    job = proxy_job(args)
+    run_search(search_config(args, job), job)
+    return 0
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Rank agreement of finished searches with the full-data ground truth, side by side."
+    add_common(p)
+    p.add_argument("ids", nargs="+", help="search/experiment ids (see experiments/searches/)")
+    p.add_argument(
+        "--full-epochs",
+        type=int,
+        default=None,
+        help="ground-truth recipe epochs (default: the first search's)",
+    )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=None,
+        metavar="K",
+        help="confirm each proxy's top K (default: the first search's)",
+    )
+    add_table(p)
+    add_workdir(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .search.pipeline import make_report
+
+    if args.confirm is not None and args.confirm < 0:
+        raise DmnasError(f"--confirm must be >= 0, got {args.confirm}")
+    make_report(args.ids, workdir_of(args), args.quiet, args.full_epochs, args.table, args.confirm)
+    return 0
+
+
+def add_view_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Reopen a finished experiment's NNI web UI (read-only) until Ctrl-C."
+    add_common(p)
+    p.add_argument("id", help="experiment id printed by `dmnas search`")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_view)
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from .search.pipeline import view
+
+    view(args.id, args.port)
+    return 0
+
+
+SEARCH_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "search": ("NNI search of a ConvNet space on a proxy, with a correlation report", add_search_args),
+    "report": ("rank agreement of finished searches with full-data training", add_report_args),
+    "view": ("reopen a finished experiment's NNI web UI", add_view_args),
+}
 
 
 # ---------------------------------------------------------------- parser and entry point
@@ -395,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_cache)
 
-    for name, (help_text, add) in search_commands().items():
+    for name, (help_text, add) in SEARCH_COMMANDS.items():
         add(sub.add_parser(name, help=help_text, formatter_class=fmt))
     return parser
 

@@ -17,7 +17,7 @@ from full_training import Job, missing_jobs, sample_archs  # noqa: E402
 
 
 def test_table_manifest_matches_its_records_and_the_default_recipe() -> None:
-    from dmnas.search.cli import FULL_RECIPE
+    from dmnas.search.pipeline import FULL_RECIPE
 
     manifest = json.loads((TABLE / "table.json").read_text())
     recipe = TrainRecipe(**manifest["recipe"])

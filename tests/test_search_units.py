@@ -305,3 +305,53 @@ def test_the_table_space_is_the_tables_sample() -> None:
     assert [s.name for s in load_space("convnet_bench48").specs()] == table["sample"]
     bench = {s.name for s in load_space("convnet_bench").specs()}
     assert len(bench) == 360 and set(table["sample"]) <= bench
+
+
+def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> None:
+    """NNI's own ``TrialJob``/``TrialMetricData`` built from REST-shaped data (metrics encoded
+    twice, as the manager sends them); trial A's row shows B's parameters (#5726)."""
+    pytest.importorskip("nni")
+    from nni.experiment.data import TrialJob, TrialMetricData
+
+    from dmnas.search.experiment import collect
+
+    a, b = "d1_w8_relu_none_avgpooling", "d2_w8_relu_none_avgpooling"
+
+    def hp(pid: int, arch: str) -> str:
+        return json.dumps(
+            {
+                "parameter_id": pid,
+                "parameter_source": "algorithm",
+                "parameters": {"arch": arch},
+                "parameter_index": 0,
+            }
+        )
+
+    def final(trial: str, pid: int, arch: str) -> dict:
+        return {
+            "timestamp": 0,
+            "trialJobId": trial,
+            "parameterId": pid,
+            "type": "FINAL",
+            "sequence": 0,
+            "data": json.dumps(json.dumps({"arch": arch, "score": 0.5})),
+        }
+
+    class FakeClient:
+        id = "exp1"
+
+        def list_trial_jobs(self) -> list:
+            return [
+                TrialJob("A", "SUCCEEDED", 0, 0, hyperParameters=[hp(1, b)]),  # shows B's parameters
+                TrialJob("B", "SUCCEEDED", 0, 1, hyperParameters=[hp(0, a)]),
+                TrialJob("C", "FAILED", 0, 2, hyperParameters=[]),
+            ]
+
+        def get_job_metrics(self) -> dict:
+            return {"A": [TrialMetricData(**final("A", 0, a))], "B": [TrialMetricData(**final("B", 1, b))]}
+
+    out = collect(FakeClient(), "http://x", "DONE")
+    rows = {t.trial_id: t for t in out.trials}
+    assert rows["A"].record["arch"] == a and rows["A"].nni_shown_arch == b and rows["A"].tuner_arch == a
+    assert rows["C"].record is None and rows["C"].status == "FAILED"
+    assert out.mislabelled == 2 and len(out.succeeded) == 2 and len(out.failed) == 1

@@ -8,12 +8,10 @@ trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -124,11 +122,6 @@ def capped_trials(tuner: Tuner, requested: int | None, space_size: int) -> int:
     return requested
 
 
-def rest_get(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=30) as resp:
-        return json.loads(resp.read())
-
-
 def tuner_exhausted(status: str, stats: dict[str, int], parameters_issued: int) -> bool:
     """True once a tuner that ran out of parameters has nothing left to run.
 
@@ -153,52 +146,50 @@ def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
         return False
 
 
-def collect(
-    port: int, exp_id: str, url: str, status: str, trials_dir: Path | None = None
-) -> ExperimentOutcome:
-    """Pair every final result with the architecture its trial reported itself."""
-    jobs = rest_get(port, "trial-jobs")
-    metrics = rest_get(port, "metric-data")
-    finals: dict[str, tuple[int, Any]] = {}
-    for m in metrics:
-        if m.get("type") == "FINAL":
-            finals[m["trialJobId"]] = (
-                int(m["parameterId"]),
-                json.loads(json.loads(m["data"])),
-            )  # data is encoded twice
+def arch_of(hp: Any) -> tuple[int | None, str | None]:
+    """(parameter id, architecture) of one of NNI's ``TrialHyperParameters``."""
+    try:
+        return int(hp.parameter_id), spec_from_params(hp.parameters)[0].name
+    except (AttributeError, KeyError, TypeError, ValueError, DmnasError):
+        return None, None
 
-    def arch_of(hp: str) -> tuple[int | None, str | None]:
-        try:
-            parsed = json.loads(hp)
-            return int(parsed["parameter_id"]), spec_from_params(parsed["parameters"])[0].name
-        except (ValueError, KeyError, TypeError, DmnasError):
-            return None, None
 
+def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
+    """Pair every final result with the architecture its trial reported itself.
+
+    Reads through NNI's own client (``list_trial_jobs`` / ``get_job_metrics``, which also undo
+    the REST API's double JSON encoding of metrics); it lacks nothing dmnas needs here."""
+    jobs = exp.list_trial_jobs()
+    finals: dict[str, tuple[int, Any]] = {
+        trial_id: (int(m.parameterId), m.data)
+        for trial_id, metrics in exp.get_job_metrics().items()
+        for m in metrics
+        if m.type == "FINAL"
+    }
     # parameter id -> architecture is right even where NNI attached it to the wrong trial (#5726).
-    by_parameter_id = dict(arch_of(hp) for job in jobs for hp in job.get("hyperParameters") or [])
-    outcome = ExperimentOutcome(exp_id, url, status)
+    by_parameter_id = dict(arch_of(hp) for job in jobs for hp in job.hyperParameters)
+    outcome = ExperimentOutcome(exp.id, url, status)
     for job in jobs:
-        hp = job.get("hyperParameters") or []
-        shown = arch_of(hp[0])[1] if hp else None
-        parameter_id, record = finals.get(job["trialJobId"], (None, None))
+        shown = arch_of(job.hyperParameters[0])[1] if job.hyperParameters else None
+        parameter_id, record = finals.get(job.trialJobId, (None, None))
         if not isinstance(record, dict):
             record = None
         tuner_arch = by_parameter_id.get(parameter_id) if parameter_id is not None else None
         if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
             log.warning(
                 "trial %s reported %s but parameter %s is %s",
-                job["trialJobId"],
+                job.trialJobId,
                 record.get("arch"),
                 parameter_id,
                 tuner_arch,
             )
         outcome.trials.append(
             TrialOutcome(
-                job["trialJobId"],
-                job.get("status", "?"),
+                job.trialJobId,
+                job.status,
                 record,
                 shown,
-                stderr_file(job.get("stderrPath"), trials_dir / job["trialJobId"] if trials_dir else None),
+                stderr_file(job.stderrPath or None, trials_dir / job.trialJobId if trials_dir else None),
                 parameter_id,
                 tuner_arch,
             )
@@ -278,19 +269,14 @@ def run_experiment(
     try:
         while True:
             status = exp.get_status()
-            stats = {
-                s["trialJobStatus"]: int(s["trialJobNumber"])
-                for s in rest_get(settings.port, "job-statistics")
-            }
+            stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in exp.get_job_statistics()}
             if on_progress is not None:
                 on_progress(stats)
             if status in FINISHED:
                 break
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
-            if tuner_exhausted(
-                status, stats, int(rest_get(settings.port, "experiment").get("nextSequenceId", 0))
-            ):
+            if tuner_exhausted(status, stats, int(exp.get_experiment_profile().get("nextSequenceId", 0))):
                 status = "DONE"  # every trial the tuner could give has finished
                 break
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
@@ -300,8 +286,7 @@ def run_experiment(
             time.sleep(poll_seconds)
         # The local training service's layout under the experiment folder.
         outcome = collect(
-            settings.port,
-            exp.id,
+            exp,
             url,
             status,
             settings.nni_dir / exp.id / "environments" / "local-env" / "trials",

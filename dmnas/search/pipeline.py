@@ -1,22 +1,26 @@
-"""``dmnas search``, ``dmnas report`` and ``dmnas view``: the CLI of the search stage."""
+"""The search stage as calls: proxy set -> NNI experiment -> ground truth -> report; and ``view``.
+
+Takes typed configs only (:class:`SearchConfig` plus the condensation stage's
+:class:`dmnas.pipeline.ProxyJob`); :mod:`dmnas.cli` parses the command line into them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import secrets
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from ..atomic import write_json_atomic
 from ..errors import DmnasError
+from ..pipeline import ProxyJob
 from ..train import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -38,118 +42,6 @@ def default_workdir() -> Path:
     return Path(os.environ.get("DMNAS_WORKDIR") or "experiments").resolve()
 
 
-def add_workdir(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="project folder for NNI experiments, search results, ground truth and reports "
-        "(default: $DMNAS_WORKDIR or ./experiments)",
-    )
-
-
-def add_search_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common, add_condense_args, add_data_args
-    from .experiment import TUNERS
-    from .space import available_spaces
-    from .trial import PROXIES
-
-    p.description = (
-        "Train every candidate of a space briefly on a proxy inside an NNI experiment; "
-        "report rank agreement with full data."
-    )
-    add_common(p)
-    s = p.add_argument_group("search")
-    s.add_argument(
-        "--space",
-        default="convnet_small",
-        help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file",
-    )
-    s.add_argument(
-        "--proxy",
-        default="dm",
-        choices=PROXIES,
-        help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
-        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
-    )
-    s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
-    s.add_argument(
-        "--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)"
-    )
-    s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
-    s.add_argument("--concurrency", type=int, default=1, help="trials at once")
-    s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
-    s.add_argument(
-        "--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C"
-    )
-    s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
-    s.add_argument(
-        "--full-epochs",
-        type=int,
-        default=None,
-        help=f"epochs of full-data (ground-truth) training (default {FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})",
-    )
-    s.add_argument(
-        "--proxy-seeds",
-        type=int,
-        default=1,
-        metavar="K",
-        help="score every candidate at K seeds and rank by the mean",
-    )
-    s.add_argument(
-        "--full-seeds",
-        type=int,
-        default=2,
-        metavar="K",
-        help="seeds of every full-data training (K >= 2 gives the noise ceiling)",
-    )
-    s.add_argument(
-        "--recipe",
-        type=Path,
-        default=None,
-        help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)",
-    )
-    s.add_argument(
-        "--ground-truth",
-        type=int,
-        default=None,
-        metavar="N",
-        help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
-        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
-        "--confirm K; full-data results already known are reused",
-    )
-    s.add_argument(
-        "--confirm",
-        type=int,
-        default=CONFIRM,
-        metavar="K",
-        help=f"with --ground-truth: the proxy's top K trained on full data to confirm the pick (default {CONFIRM})",
-    )
-    add_table(s)
-    s.add_argument(
-        "--test-split",
-        action="store_true",
-        help="also score proxy trials on the test split (full-data trials always are)",
-    )
-    s.add_argument(
-        "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
-    )
-    add_workdir(s)
-    add_data_args(p)
-    add_condense_args(p)
-    p.set_defaults(func=cmd_search)
-
-
-def add_table(p: argparse._ActionsContainer) -> None:
-    p.add_argument(
-        "--table",
-        default=None,
-        metavar="PATH",
-        help="ground-truth table to read full-data results from (default: the shipped benchmarks/ground_truth "
-        "when present; 'none' for none)",
-    )
-
-
 def table_store(arg: str | None):  # noqa: ANN201
     """The read-only ground-truth table: --table PATH, 'none', or the shipped one if present."""
     from .ground_truth import GroundTruthStore
@@ -168,26 +60,30 @@ def full_epochs_default(device: str) -> int:
     return FULL_EPOCHS["cuda" if device.startswith("cuda") else "cpu"]
 
 
-def recipes(args: argparse.Namespace, strategy: str, device: str = "cpu") -> tuple[TrainRecipe, TrainRecipe]:
-    proxy = TrainRecipe(epochs=args.epochs, strategy=strategy)
-    full_epochs = args.full_epochs if args.full_epochs is not None else full_epochs_default(device)
-    full = replace(FULL_RECIPE, epochs=full_epochs)
-    if args.recipe is not None:
+def recipes(
+    epochs: int, full_epochs: int | None, recipe_file: Path | None, strategy: str, device: str = "cpu"
+) -> tuple[TrainRecipe, TrainRecipe]:
+    """The proxy and full-data training recipes: defaults, then a recipe file's overrides."""
+    proxy = TrainRecipe(epochs=epochs, strategy=strategy)
+    full = replace(
+        FULL_RECIPE, epochs=full_epochs if full_epochs is not None else full_epochs_default(device)
+    )
+    if recipe_file is not None:
         try:
-            raw = yaml.safe_load(Path(args.recipe).read_text()) or {}
+            raw = yaml.safe_load(Path(recipe_file).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
-            raise DmnasError(f"cannot read recipe file {args.recipe}: {err}") from None
+            raise DmnasError(f"cannot read recipe file {recipe_file}: {err}") from None
         unknown = set(raw) - {"proxy", "full"}
         if unknown:
             raise DmnasError(
-                f"recipe file {args.recipe}: unknown section(s) {sorted(unknown)}; valid: proxy, full"
+                f"recipe file {recipe_file}: unknown section(s) {sorted(unknown)}; valid: proxy, full"
             )
         fields = set(TrainRecipe.__dataclass_fields__)
         for section in ("proxy", "full"):
             bad = set(raw.get(section) or {}) - fields
             if bad:
                 raise DmnasError(
-                    f"recipe file {args.recipe}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}"
+                    f"recipe file {recipe_file}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}"
                 )
         proxy = replace(proxy, **(raw.get("proxy") or {}))
         full = replace(full, **(raw.get("full") or {}))
@@ -195,6 +91,43 @@ def recipes(args: argparse.Namespace, strategy: str, device: str = "cpu") -> tup
         if r.epochs < 1:
             raise DmnasError(f"training epochs must be positive, got {r.epochs}")
     return proxy, full
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One ``dmnas search``: what to search, how, and what ground truth to add afterwards."""
+
+    space: str
+    proxy: str
+    proxy_recipe: TrainRecipe
+    full_recipe: TrainRecipe
+    workdir: Path
+    tuner: str = "grid"
+    max_trials: int | None = None
+    max_duration: str | None = None
+    concurrency: int = 1
+    port: int = 8080
+    keep_ui: bool = False
+    proxy_seeds: int = 1
+    full_seeds: int = 2
+    ground_truth: int | None = None
+    confirm: int = CONFIRM
+    table: str | None = None
+    test_split: bool = False
+    trial_seed: int = 0
+    quiet: bool = False
+
+    def check(self) -> None:
+        """Everything about the numbers that can be refused before anything runs."""
+        for flag, value, least in (
+            ("--concurrency", self.concurrency, 1),
+            ("--ground-truth", self.ground_truth or 0, 0),
+            ("--confirm", self.confirm, 0),
+            ("--proxy-seeds", self.proxy_seeds, 1),
+            ("--full-seeds", self.full_seeds, 1),
+        ):
+            if value < least:
+                raise DmnasError(f"{flag} must be >= {least}, got {value}")
 
 
 class StatusPrinter:
@@ -219,7 +152,7 @@ def _experiment_settings(
     name: str,
     nni_space: dict[str, Any],
     size: int,
-    args: argparse.Namespace,
+    cfg: SearchConfig,
     port: int,
     workdir: Path,
     search_dir: Path,
@@ -235,14 +168,14 @@ def _experiment_settings(
         space_size=size,
         tuner=tuner,
         max_trials=max_trials,
-        concurrency=args.concurrency,
-        max_duration=args.max_duration,
+        concurrency=cfg.concurrency,
+        max_duration=cfg.max_duration,
         port=port,
         nni_dir=workdir / "nni",
         trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
         trial_code_dir=search_dir,
         use_gpu=use_gpu,
-        seed=args.trial_seed,
+        seed=cfg.trial_seed,
         exp_id=exp_id_for(search_dir),
     )
 
@@ -285,12 +218,12 @@ def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
     return summary
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def run_search(cfg: SearchConfig, job: ProxyJob) -> str:
+    """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
     import torch
 
-    from ..augment import default_strategy
-    from ..cli import data_config, load_data, obtain_proxy, resolve_device
     from ..dm import check_ipc
+    from ..pipeline import load_data, obtain_proxy
     from .experiment import TUNERS, capped_trials, choose_port, run_experiment
     from .ground_truth import GroundTruthStore, merged
     from .sampling import plan_ground_truth
@@ -299,49 +232,38 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .zero_cost import ZERO_COST
 
     # Everything that can be checked before NNI starts, cheapest first.
-    space = load_space(args.space)
-    tuner = TUNERS.get(args.tuner)
-    for flag, value, least in (
-        ("--concurrency", args.concurrency, 1),
-        ("--ground-truth", args.ground_truth or 0, 0),
-        ("--confirm", args.confirm, 0),
-        ("--proxy-seeds", args.proxy_seeds, 1),
-        ("--full-seeds", args.full_seeds, 1),
-    ):
-        if value < least:
-            raise DmnasError(f"{flag} must be >= {least}, got {value}")
-    table = table_store(args.table)
-    device = resolve_device(args.device)
+    space = load_space(cfg.space)
+    tuner = TUNERS.get(cfg.tuner)
+    cfg.check()
+    table = table_store(cfg.table)
+    device = job.device
     max_trials = capped_trials(
-        tuner, args.max_trials if args.max_trials or tuner.exhaustive else 20, space.size
+        tuner, cfg.max_trials if cfg.max_trials or tuner.exhaustive else 20, space.size
     )
-    port = choose_port(args.port)
-    if port != args.port:
-        print(f"port {args.port} is in use; the web UI will use port {port}", file=sys.stderr)
-    workdir = (args.workdir or default_workdir()).resolve()
+    port = choose_port(cfg.port)
+    if port != cfg.port:
+        print(f"port {cfg.port} is in use; the web UI will use port {port}", file=sys.stderr)
+    workdir = cfg.workdir
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DmnasError(f"cannot create --workdir {workdir}: {err.strerror}") from None
-    strategy = args.strategy if args.strategy is not None else default_strategy(args.dataset)
-    proxy_recipe, full_recipe = recipes(args, strategy, device)
+    proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
 
-    entry_key, cache_dir, ipc = None, None, args.ipc
-    data = load_data(args)
+    entry_key, cache_dir, ipc = None, None, job.condense.ipc
+    data = load_data(job.data, job.data_root)
     check_fits(space, data.image_shape)
     check_ipc(data, ipc)
-    if args.proxy == "dm":  # condensing may take minutes: only once everything else checked out
-        _, _, _, cache, result = obtain_proxy(args, args.quiet, data)
-        entry_key, cache_dir = result.entry.key, str(cache.root)
+    if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
+        _, result = obtain_proxy(job, data)
+        entry_key, cache_dir = result.entry.key, str(job.cache().root)
         print(
             f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}"
         )
     use_gpu = device.startswith("cuda") and torch.cuda.is_available()
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
     early_images = proxy_recipe.epochs * ipc * data.num_classes
-    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(
-        args.proxy, proxy_recipe
-    )
+    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(cfg.proxy, proxy_recipe)
 
     exp_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
     # The search folder and the NNI experiment share this id.
@@ -349,43 +271,43 @@ def cmd_search(args: argparse.Namespace) -> int:
     search_dir.mkdir(parents=True)
     gt_store = GroundTruthStore(workdir / "ground_truth")
     ctx = TrialContext(
-        proxy=args.proxy,
-        data=data_config(args).__dict__,
-        data_dir=str(args.data_root.resolve()) if args.data_root else None,
+        proxy=cfg.proxy,
+        data=job.data.__dict__,
+        data_dir=str(job.data_root.resolve()) if job.data_root else None,
         recipe=trial_recipe.to_dict(),
         device=device,
-        seed=args.trial_seed,
+        seed=cfg.trial_seed,
         results_dir=str(search_dir / "trials"),
         ground_truth_dir=str(gt_store.root),
         entry_key=entry_key,
         cache_dir=cache_dir,
         ipc=ipc,
         # Concurrent CPU trials share the cores instead of each spinning up all of them.
-        threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // args.concurrency),
-        seeds=args.full_seeds if args.proxy == "full" else args.proxy_seeds,
+        threads=0 if use_gpu else max(1, (os.cpu_count() or 1) // cfg.concurrency),
+        seeds=cfg.full_seeds if cfg.proxy == "full" else cfg.proxy_seeds,
         early_images=early_images,
-        test_split=args.test_split,
+        test_split=cfg.test_split,
     )
     ctx.save(search_dir / "context.json")
     meta = {
         "id": exp_id,
         "space": str(space.path),
         "space_size": space.size,
-        "proxy": args.proxy,
-        "tuner": args.tuner,
+        "proxy": cfg.proxy,
+        "tuner": cfg.tuner,
         "max_trials": max_trials,
-        "concurrency": args.concurrency,
+        "concurrency": cfg.concurrency,
         "dataset": data.name,
         "fingerprint": data.fingerprint,
         "entry_key": entry_key,
         "ipc": ipc,
         "proxy_recipe": proxy_recipe.to_dict(),
         "full_recipe": full_recipe.to_dict(),
-        "trial_recipe": None if args.proxy in ZERO_COST else trial_recipe.to_dict(),
+        "trial_recipe": None if cfg.proxy in ZERO_COST else trial_recipe.to_dict(),
         "early_images": early_images,
         "proxy_seeds": ctx.seeds,
-        "full_seeds": args.full_seeds,
-        "confirm": args.confirm,
+        "full_seeds": cfg.full_seeds,
+        "confirm": cfg.confirm,
         "table": str(table.root) if table else "none",
         "full_images": len(data.train_x),
         "device": device,
@@ -397,29 +319,29 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     def finish() -> None:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
-        make_report([exp_id], workdir, quiet=args.quiet, table=args.table)
+        make_report([exp_id], workdir, quiet=cfg.quiet, table=cfg.table)
 
-    need_gt = args.ground_truth is not None and args.proxy != "full"
+    need_gt = cfg.ground_truth is not None and cfg.proxy != "full"
     print(
-        f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {args.tuner}, "
-        f"proxy {args.proxy}) - web UI http://127.0.0.1:{port}",
+        f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {cfg.tuner}, "
+        f"proxy {cfg.proxy}) - web UI http://127.0.0.1:{port}",
         flush=True,
     )
     run_experiment(  # its outcome reaches results.json through on_done
         _experiment_settings(
-            f"dmnas {space.name} {args.proxy}",
+            f"dmnas {space.name} {cfg.proxy}",
             space.nni_space,
             space.size,
-            args,
+            cfg,
             port,
             workdir,
             search_dir,
             use_gpu,
             max_trials,
-            args.tuner,
+            cfg.tuner,
         ),
-        on_progress=StatusPrinter(f"search {exp_id}", args.quiet),
-        keep_ui=args.keep_ui and not need_gt,
+        on_progress=StatusPrinter(f"search {exp_id}", cfg.quiet),
+        keep_ui=cfg.keep_ui and not need_gt,
         on_done=lambda o: (save_outcome(search_dir, o), None if need_gt else finish()),
     )
     summary = json.loads((search_dir / "results.json").read_text())
@@ -437,10 +359,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         plan = plan_ground_truth(
             scores,
             space.size,
-            args.ground_truth,
-            args.confirm,
-            list(range(args.full_seeds)),
-            seed=args.trial_seed,
+            cfg.ground_truth,
+            cfg.confirm,
+            list(range(cfg.full_seeds)),
+            seed=cfg.trial_seed,
         )
         write_json_atomic(search_dir / "ground_truth_plan.json", plan.to_dict())
         known = merged([gt_store, *([table] if table else [])], data.fingerprint, full_recipe)
@@ -470,7 +392,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                     f"dmnas {space.name} ground truth",
                     {"job": {"_type": "choice", "_value": jobs}},
                     len(jobs),
-                    args,
+                    cfg,
                     port,
                     workdir,
                     gt_dir,
@@ -478,8 +400,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                     len(jobs),
                     "grid",
                 ),
-                on_progress=StatusPrinter(f"ground truth {exp_id}", args.quiet),
-                keep_ui=args.keep_ui,
+                on_progress=StatusPrinter(f"ground truth {exp_id}", cfg.quiet),
+                keep_ui=cfg.keep_ui,
                 on_done=lambda o: (save_outcome(gt_dir, o), finish()),
             )
             if gt_outcome.failed:
@@ -494,7 +416,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         else []
     )
     print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
-    return 0
+    return exp_id
 
 
 def full_seconds_estimate(known: dict[str, dict[int, dict[str, Any]]]) -> float:
@@ -656,83 +578,27 @@ def make_report(
     return {"rows": rows, "paths": paths, "truth": truth}
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    if args.confirm is not None and args.confirm < 0:
-        raise DmnasError(f"--confirm must be >= 0, got {args.confirm}")
-    make_report(
-        args.ids,
-        (args.workdir or default_workdir()).resolve(),
-        args.quiet,
-        args.full_epochs,
-        args.table,
-        args.confirm,
-    )
-    return 0
-
-
-def add_report_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common
-
-    p.description = "Rank agreement of finished searches with the full-data ground truth, side by side."
-    add_common(p)
-    p.add_argument("ids", nargs="+", help="search/experiment ids (see experiments/searches/)")
-    p.add_argument(
-        "--full-epochs",
-        type=int,
-        default=None,
-        help="ground-truth recipe epochs (default: the first search's)",
-    )
-    p.add_argument(
-        "--confirm",
-        type=int,
-        default=None,
-        metavar="K",
-        help="confirm each proxy's top K (default: the first search's)",
-    )
-    add_table(p)
-    add_workdir(p)
-    p.set_defaults(func=cmd_report)
-
-
-def cmd_view(args: argparse.Namespace) -> int:
+def view(exp_id: str, port: int) -> None:
+    """Reopen a finished experiment's web UI (read-only) until Ctrl-C."""
     from nni.experiment import Experiment
 
     from .experiment import choose_port, quiet_nni
 
     quiet_nni()
-    port = choose_port(args.port)
+    port = choose_port(port)
     try:
-        exp = Experiment(None, id=args.id)
+        exp = Experiment(None, id=exp_id)
     except ValueError as err:
-        raise DmnasError(f"cannot open experiment {args.id}: {err}") from None
+        raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
     try:
         # NNI's blocking view() leaks its detached manager if interrupted while starting; stop it ourselves.
         exp.view(port=port, non_blocking=True)
-        print(f"web UI of experiment {args.id}: http://127.0.0.1:{port} (Ctrl-C closes it)", flush=True)
+        print(f"web UI of experiment {exp_id}: http://127.0.0.1:{port} (Ctrl-C closes it)", flush=True)
         while True:
             time.sleep(3600)
     except RuntimeError as err:
-        raise DmnasError(f"cannot open experiment {args.id}: {err}") from None
+        raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
     except KeyboardInterrupt:
         pass
     finally:
         exp.stop()
-    return 0
-
-
-def add_view_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_common
-
-    p.description = "Reopen a finished experiment's NNI web UI (read-only) until Ctrl-C."
-    add_common(p)
-    p.add_argument("id", help="experiment id printed by `dmnas search`")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(func=cmd_view)
-
-
-def register() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]]:
-    return {
-        "search": ("NNI search of a ConvNet space on a proxy, with a correlation report", add_search_args),
-        "report": ("rank agreement of finished searches with full-data training", add_report_args),
-        "view": ("reopen a finished experiment's NNI web UI", add_view_args),
-    }
