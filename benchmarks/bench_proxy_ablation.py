@@ -40,7 +40,7 @@ from full_training import machine  # noqa: E402
 
 from dmnas.atomic import write_json_atomic  # noqa: E402
 from dmnas.augment import default_strategy  # noqa: E402
-from dmnas.cache import Cache  # noqa: E402
+from dmnas.cache import Cache, cache_key  # noqa: E402
 from dmnas.data import DataConfig, load_dataset  # noqa: E402
 from dmnas.dm import CondenseConfig, RunOptions, default_real_chunk  # noqa: E402
 from dmnas.models import parse_arch  # noqa: E402
@@ -107,18 +107,20 @@ SETTINGS = (
     Setting("synflow", "synflow"),
     Setting("naswot", "naswot"),
     Setting("dm ipc10 200ep no-aug", "dm", strategy="none"),
-    Setting("dm ipc50 40ep", "dm", ipc=50, epochs=40),
-    Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
     Setting("dm ipc10 pool5 200ep", "dm", embed_pool=POOL),
+    Setting("dm ipc50 40ep", "dm", ipc=50, epochs=40),
     Setting("dm ipc1 2000ep", "dm", ipc=1, epochs=2000),
     Setting("dm ipc10 200ep x2 seeds (40k passes)", "dm", seeds=(0, 1)),
+    Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
     Setting("early 40k passes", "early", early_images=40000),
     Setting("dm ipc10 it400 200ep", "dm", iterations=400),
 )
 
 
 def slug(setting: Setting) -> str:
-    return "".join(c if c.isalnum() else "_" for c in setting.name).strip("_")
+    """What a score depends on apart from its seed (settings that differ only in seeds share records)."""
+    d = {k: v for k, v in asdict(setting).items() if k not in ("name", "seeds")}
+    return cache_key(d)
 
 
 def condense_setting(setting: Setting, data: Any, cache: Cache) -> str | None:

@@ -60,6 +60,18 @@ def fmnist_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 
 @pytest.fixture
+def nni_env(fmnist_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for real NNI runs: Fashion-MNIST as in ``fmnist_env``, HOME and workdir in tmp."""
+    # NNI always keeps its experiment index in ~/nni-experiments: keep tests out of the real home.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for k in ("DMNAS_DATA", "DMNAS_CACHE"):
+        monkeypatch.setenv(k, fmnist_env[k])
+    return dict(fmnist_env, HOME=str(home), DMNAS_WORKDIR=str(tmp_path / "work"))
+
+
+@pytest.fixture
 def start_dmnas() -> Callable[..., subprocess.Popen[str]]:
     """Start ``python -m dmnas ARGS`` as a terminal would, so that SIGINT acts as Ctrl-C.
 

@@ -36,17 +36,6 @@ TINY_PROXY = [
 ]
 
 
-@pytest.fixture
-def nni_env(fmnist_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    # NNI always keeps its experiment index in ~/nni-experiments: keep tests out of the real home.
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for k in ("DMNAS_DATA", "DMNAS_CACHE"):
-        monkeypatch.setenv(k, fmnist_env[k])
-    return dict(fmnist_env, HOME=str(home), DMNAS_WORKDIR=str(tmp_path / "work"))
-
-
 def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, str], tmp_path: Path) -> None:
     """concurrency 2: NNI's own trial table may mislabel (#5726); dmnas's records must not."""
     space = load_space("convnet_tiny")
