@@ -422,6 +422,13 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
     )
+    s.add_argument(
+        "--resume",
+        default=None,
+        metavar="ID",
+        help="continue the interrupted search ID (grid tuner): architectures it already scored are kept, a new "
+        "NNI experiment scores the rest; its own space, proxy, recipes and data are reused",
+    )
     add_workdir(s)
     add_data_args(p)
     add_condense_args(p)
@@ -435,10 +442,15 @@ def workdir_of(args: argparse.Namespace) -> Path:
 
 
 def search_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - SearchConfig
+    """``job`` is None when resuming: the search's saved recipes are used, these are placeholders."""
     from .search.pipeline import SearchConfig, recipes
 
     proxy_recipe, full_recipe = recipes(
-        args.epochs, args.full_epochs, args.recipe, job.condense.strategy, job.device
+        args.epochs,
+        args.full_epochs,
+        args.recipe,
+        job.condense.strategy if job else "none",
+        job.device if job else "cpu",
     )
     return SearchConfig(
         space=args.space,
@@ -460,13 +472,14 @@ def search_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - Sear
         test_split=args.test_split,
         trial_seed=args.trial_seed,
         quiet=args.quiet,
+        resume=args.resume,
     )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .search.pipeline import run_search
 
-    job = proxy_job(args)
+    job = None if args.resume else proxy_job(args)  # a resumed search reuses its own proxy set
     run_search(search_config(args, job), job)
     return 0
 

@@ -332,3 +332,56 @@ def test_ctrl_c_stops_the_experiment_and_its_processes(
     assert left == [], f"processes left behind: {left}"
     with pytest.raises(OSError):
         urllib.request.urlopen("http://127.0.0.1:18800/api/v1/nni/check-status", timeout=5)
+
+
+def test_a_killed_search_resumes_without_training_again(nni_env: dict[str, str], start_dmnas) -> None:  # noqa: ANN001
+    """SIGKILL the search, its NNI manager and its running trial mid-run; `--resume` scores only
+    what was not recorded, and the report covers every architecture exactly once."""
+    import signal
+    import time
+
+    work = Path(nni_env["DMNAS_WORKDIR"])
+    proc = start_dmnas(
+        nni_env,
+        "search",
+        "--space",
+        "convnet_tiny",
+        "--proxy",
+        "random",
+        "--port",
+        "18800",
+        "--table",
+        "none",
+        *TINY_PROXY,
+    )
+    line = ""
+    while "NNI experiment " not in line:
+        line = proc.stdout.readline()
+        assert line or proc.poll() is None, proc.stderr.read()
+    exp_id = line.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    trials = work / "searches" / exp_id / "trials"
+    deadline = time.monotonic() + 600
+    while len(list(trials.glob("*.json"))) < 1:
+        assert time.monotonic() < deadline and proc.poll() is None, "no trial finished"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    # The NNI manager and the running trial carry the id on their command lines.
+    subprocess.run(["pkill", "-9", "-f", exp_id], check=False)
+    proc.wait(timeout=60)
+    before = {p.name: p.read_text() for p in trials.glob("*.json")}
+    assert 1 <= len(before) < 4
+
+    resumed = dmnas(nni_env, "search", "--resume", exp_id, "--port", "18800")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming search {exp_id}" in resumed.stdout
+    assert f"{len(before)} of 4 architectures already scored" in resumed.stdout
+    results = json.loads((work / "searches" / exp_id / "results.json").read_text())
+    archs = [t["record"]["arch"] for t in results["trials"] if t["record"]]
+    assert sorted(archs) == sorted(s.name for s in load_space("convnet_tiny").specs())  # each exactly once
+    assert results["resumed_from_records"] == len(before)
+    for name, text in before.items():  # recorded before the kill: kept, not trained again
+        assert (trials / name).read_text() == text
+    assert len(list(trials.glob("*.json"))) == 4
+    assert "| random ipc2 4ep (" in resumed.stdout  # the report, as after any search
+    again = dmnas(nni_env, "search", "--resume", exp_id, "--port", "18800")
+    assert again.returncode == 0 and "nothing left to score" in again.stdout, again.stderr

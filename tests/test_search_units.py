@@ -355,3 +355,41 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
     assert rows["A"].record["arch"] == a and rows["A"].nni_shown_arch == b and rows["A"].tuner_arch == a
     assert rows["C"].record is None and rows["C"].status == "FAILED"
     assert out.mislabelled == 2 and len(out.succeeded) == 2 and len(out.failed) == 1
+
+
+def test_resume_refuses_unknown_searches_and_non_grid_tuners(tmp_path: Path) -> None:
+    from dmnas.search.pipeline import SearchConfig, recorded_trials, run_search
+
+    def cfg(resume: str) -> SearchConfig:
+        r = TrainRecipe(epochs=1)
+        return SearchConfig(
+            space="convnet_tiny", proxy="dm", proxy_recipe=r, full_recipe=r, workdir=tmp_path, resume=resume
+        )
+
+    folder = tmp_path / "searches" / "abc123"
+    (folder / "trials").mkdir(parents=True)
+    with pytest.raises(DmnasError, match="no search of that id .* known: none"):
+        run_search(cfg("nope"), None)
+    (folder / "search.json").write_text(
+        json.dumps({"tuner": "random", "space": "convnet_tiny", "max_trials": 4})
+    )
+    (folder / "context.json").write_text(
+        json.dumps(
+            {
+                "proxy": "dm",
+                "data": {},
+                "data_dir": None,
+                "recipe": {},
+                "device": "cpu",
+                "seed": 0,
+                "results_dir": "",
+                "ground_truth_dir": "",
+            }
+        )
+    )
+    with pytest.raises(DmnasError, match="continues grid searches; search abc123 used tuner random"):
+        run_search(cfg("abc123"), None)
+    # What counts as recorded: complete records only (a half-written file is trained again).
+    (folder / "trials" / "a__t1.json").write_text(json.dumps({"arch": "a", "score": 0.5, "trial_id": "t1"}))
+    (folder / "trials" / "b__t2.json").write_text('{"arch": "b", "sco')
+    assert list(recorded_trials(folder)) == ["a"]

@@ -116,6 +116,7 @@ class SearchConfig:
     test_split: bool = False
     trial_seed: int = 0
     quiet: bool = False
+    resume: str | None = None  # id of an interrupted search to continue
 
     def check(self) -> None:
         """Everything about the numbers that can be refused before anything runs."""
@@ -159,6 +160,7 @@ def _experiment_settings(
     use_gpu: bool,
     max_trials: int | None,
     tuner: str,
+    nni_id: str | None = None,
 ):  # noqa: ANN202
     from .experiment import ExperimentSettings
 
@@ -176,7 +178,7 @@ def _experiment_settings(
         trial_code_dir=search_dir,
         use_gpu=use_gpu,
         seed=cfg.trial_seed,
-        exp_id=exp_id_for(search_dir),
+        exp_id=nni_id or exp_id_for(search_dir),
     )
 
 
@@ -185,7 +187,8 @@ def exp_id_for(search_dir: Path) -> str:
     return search_dir.name.replace("-", "_")
 
 
-def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
+def save_outcome(search_dir: Path, outcome, prior: list[dict[str, Any]] = ()) -> dict[str, Any]:  # noqa: ANN001
+    """results.json of a search: ``prior`` trials (recorded before an interruption) and this outcome's."""
     from .experiment import last_error_line
 
     for t in outcome.failed:
@@ -197,10 +200,12 @@ def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
         "experiment": outcome.id,
         "status": outcome.status,
         "url": outcome.url,
-        "succeeded": len(outcome.succeeded),
+        "succeeded": len(outcome.succeeded) + len(prior),
         "failed": len(outcome.failed),
         "nni_mislabelled": outcome.mislabelled,
-        "trials": [
+        "resumed_from_records": len(prior),
+        "trials": list(prior)
+        + [
             {
                 "trial_id": t.trial_id,
                 "status": t.status,
@@ -218,17 +223,18 @@ def save_outcome(search_dir: Path, outcome) -> dict[str, Any]:  # noqa: ANN001
     return summary
 
 
-def run_search(cfg: SearchConfig, job: ProxyJob) -> str:
+def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
     """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
+    if cfg.resume:
+        return resume_search(cfg)
     import torch
 
     from ..dm import check_ipc
     from ..pipeline import load_data, obtain_proxy
-    from .experiment import TUNERS, capped_trials, choose_port, run_experiment
-    from .ground_truth import GroundTruthStore, merged
-    from .sampling import plan_ground_truth
+    from .experiment import TUNERS, capped_trials, choose_port
+    from .ground_truth import GroundTruthStore
     from .space import check_fits, load_space
-    from .trial import TrialContext, job_name
+    from .trial import TrialContext
     from .zero_cost import ZERO_COST
 
     # Everything that can be checked before NNI starts, cheapest first.
@@ -317,33 +323,100 @@ def run_search(cfg: SearchConfig, job: ProxyJob) -> str:
         yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True)
     )
 
-    def finish() -> None:
-        # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
-        make_report([exp_id], workdir, quiet=cfg.quiet, table=cfg.table)
-
-    need_gt = cfg.ground_truth is not None and cfg.proxy != "full"
     print(
         f"NNI experiment {exp_id}: {space.name} ({space.size} architectures, {max_trials} trials, tuner {cfg.tuner}, "
         f"proxy {cfg.proxy}) - web UI http://127.0.0.1:{port}",
         flush=True,
     )
-    run_experiment(  # its outcome reaches results.json through on_done
-        _experiment_settings(
-            f"dmnas {space.name} {cfg.proxy}",
-            space.nni_space,
-            space.size,
-            cfg,
-            port,
-            workdir,
-            search_dir,
-            use_gpu,
-            max_trials,
-            cfg.tuner,
-        ),
-        on_progress=StatusPrinter(f"search {exp_id}", cfg.quiet),
-        keep_ui=cfg.keep_ui and not need_gt,
-        on_done=lambda o: (save_outcome(search_dir, o), None if need_gt else finish()),
+    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table)
+    return search_and_report(
+        cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, exp_id_for(search_dir)
     )
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """One search's fixed parts, whether it starts now or resumes."""
+
+    exp_id: str
+    search_dir: Path
+    space: Any  # dmnas.search.space.Space
+    ctx: Any  # dmnas.search.trial.TrialContext
+    meta: dict[str, Any]
+    port: int
+    use_gpu: bool
+    table: Any  # GroundTruthStore | None
+
+
+def search_and_report(
+    cfg: SearchConfig,
+    run: SearchRun,
+    nni_space: dict[str, Any],
+    size: int,
+    max_trials: int,
+    tuner: str,
+    nni_id: str,
+    prior: list[dict[str, Any]] = (),
+) -> str:
+    """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
+    from .experiment import run_experiment
+    from .ground_truth import GroundTruthStore, merged
+    from .sampling import plan_ground_truth
+    from .trial import job_name
+
+    exp_id, search_dir, space, ctx, port, use_gpu, table = (
+        run.exp_id,
+        run.search_dir,
+        run.space,
+        run.ctx,
+        run.port,
+        run.use_gpu,
+        run.table,
+    )
+    workdir = cfg.workdir
+    full_recipe = TrainRecipe(**run.meta["full_recipe"])
+    fingerprint = run.meta["fingerprint"]
+    gt_store = GroundTruthStore(Path(ctx.ground_truth_dir))
+
+    def finish() -> None:
+        # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
+        make_report([exp_id], workdir, quiet=cfg.quiet, table=cfg.table)
+
+    need_gt = cfg.ground_truth is not None and ctx.proxy != "full"
+    settings = _experiment_settings(
+        f"dmnas {space.name} {ctx.proxy}",
+        nni_space,
+        size,
+        cfg,
+        port,
+        workdir,
+        search_dir,
+        use_gpu,
+        max_trials,
+        tuner,
+        nni_id,
+    )
+    try:
+        if size:
+            run_experiment(  # its outcome reaches results.json through on_done
+                settings,
+                on_progress=StatusPrinter(f"search {exp_id}", cfg.quiet),
+                keep_ui=cfg.keep_ui and not need_gt,
+                on_done=lambda o: (save_outcome(search_dir, o, prior), None if need_gt else finish()),
+            )
+        else:  # everything was recorded before the interruption
+            from .experiment import ExperimentOutcome
+
+            save_outcome(search_dir, ExperimentOutcome(nni_id, "", "DONE"), prior)
+            if not need_gt:
+                finish()
+    except KeyboardInterrupt:
+        print(
+            f"search {exp_id} interrupted: continue it with `dmnas search --resume {exp_id}` "
+            "(architectures already scored are not trained again)",
+            file=sys.stderr,
+        )
+        raise
     summary = json.loads((search_dir / "results.json").read_text())
     print(
         f"search {exp_id}: {summary['succeeded']} succeeded, {summary['failed']} failed"
@@ -365,7 +438,7 @@ def run_search(cfg: SearchConfig, job: ProxyJob) -> str:
             seed=cfg.trial_seed,
         )
         write_json_atomic(search_dir / "ground_truth_plan.json", plan.to_dict())
-        known = merged([gt_store, *([table] if table else [])], data.fingerprint, full_recipe)
+        known = merged([gt_store, *([table] if table else [])], fingerprint, full_recipe)
         missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
         est = len(missing) * full_seconds_estimate(known)
         print(
@@ -410,13 +483,92 @@ def run_search(cfg: SearchConfig, job: ProxyJob) -> str:
                 )
         else:
             finish()
-    views = [exp_id] + (
-        [exp_id_for(workdir / "searches" / f"{exp_id}-gt")]
-        if (workdir / "searches" / f"{exp_id}-gt").is_dir()
-        else []
+    views = (
+        [exp_id]
+        + ([nni_id] if nni_id != exp_id and size else [])
+        + (
+            [exp_id_for(workdir / "searches" / f"{exp_id}-gt")]
+            if (workdir / "searches" / f"{exp_id}-gt").is_dir()
+            else []
+        )
     )
     print("reopen the web UI later: " + " / ".join(f"`dmnas view {v}`" for v in views))
     return exp_id
+
+
+def recorded_trials(search_dir: Path) -> dict[str, dict[str, Any]]:
+    """arch -> the first final record a trial of this search wrote (trials write it before they
+    report to NNI, so a record on disk is a finished trial, whatever happened to NNI after)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((search_dir / "trials").glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # half-written by a killed trial: that architecture runs again
+        if isinstance(rec, dict) and "arch" in rec and "score" in rec:
+            out.setdefault(rec["arch"], rec)
+    return out
+
+
+def resume_search(cfg: SearchConfig) -> str:
+    """Continue an interrupted grid search: architectures with a recorded proxy result are kept,
+    a new NNI experiment (``<id>_r<k>``) scores only the others, and the report covers each
+    architecture once. The search's own settings (space, proxy, recipe, data, proxy set) are
+    reused (said so); this command's options that would change them do not apply."""
+    from .experiment import TUNERS, choose_port
+    from .ground_truth import GroundTruthStore
+    from .space import load_space
+    from .trial import TrialContext
+
+    exp_id = cfg.resume or ""
+    search_dir = cfg.workdir / "searches" / exp_id
+    try:
+        meta = json.loads((search_dir / "search.json").read_text())
+        ctx = TrialContext.load(search_dir / "context.json")
+    except FileNotFoundError:
+        known = sorted(p.name for p in (cfg.workdir / "searches").glob("*") if (p / "search.json").exists())
+        raise DmnasError(
+            f"--resume {exp_id}: no search of that id in {cfg.workdir}; known: {', '.join(known) or 'none'}"
+        ) from None
+    except (ValueError, TypeError) as err:
+        raise DmnasError(f"--resume {exp_id}: its search.json or context.json is corrupt ({err})") from None
+    if not TUNERS.get(meta["tuner"]).exhaustive:
+        raise DmnasError(
+            f"--resume continues grid searches; search {exp_id} used tuner {meta['tuner']} "
+            "(start it again, or use --tuner grid)"
+        )
+    space = load_space(meta["space"])
+    names = [spec.name for spec in space.specs()][: int(meta["max_trials"])]
+    done = recorded_trials(search_dir)
+    missing = [n for n in names if n not in done]
+    prior = [
+        {"trial_id": r.get("trial_id"), "status": "SUCCEEDED", "record": r, "recorded_before_resume": True}
+        for n, r in done.items()
+        if n in names
+    ]
+    resumed = list(meta.get("resumed", []))
+    nni_id = f"{exp_id_for(search_dir)}_r{len(resumed) + 1}"
+    print(
+        f"resuming search {exp_id} ({meta['proxy']} on {space.name}): {len(prior)} of {len(names)} architectures "
+        f"already scored (not trained again); "
+        + (
+            f"scoring the other {len(missing)} in NNI experiment {nni_id}"
+            if missing
+            else "nothing left to score"
+        )
+        + "; the search's own space, proxy, recipes, data and proxy set are kept",
+        flush=True,
+    )
+    port = choose_port(cfg.port)
+    meta["resumed"] = resumed + [{"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}]
+    write_json_atomic(search_dir / "search.json", meta)
+    table = None if meta.get("table") == "none" else GroundTruthStore(Path(meta["table"]))
+    use_gpu = ctx.device.startswith("cuda") and ctx.threads == 0
+    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table)
+    nni_space = {"arch": {"_type": "choice", "_value": missing}}
+    if missing:
+        print(f"NNI experiment {nni_id}: web UI http://127.0.0.1:{port}", flush=True)
+    return search_and_report(cfg, run, nni_space, len(missing), len(missing), "grid", nni_id, prior)
 
 
 def full_seconds_estimate(known: dict[str, dict[int, dict[str, Any]]]) -> float:
