@@ -342,7 +342,9 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
 
         def list_trial_jobs(self) -> list:
             return [
-                TrialJob("A", "SUCCEEDED", 0, 0, hyperParameters=[hp(1, b)]),  # shows B's parameters
+                TrialJob(
+                    "A", "SUCCEEDED", 1000, 0, endTime=13500, hyperParameters=[hp(1, b)]
+                ),  # shows B's parameters
                 TrialJob("B", "SUCCEEDED", 0, 1, hyperParameters=[hp(0, a)]),
                 TrialJob("C", "FAILED", 0, 2, hyperParameters=[]),
             ]
@@ -354,6 +356,7 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
     rows = {t.trial_id: t for t in out.trials}
     assert rows["A"].record["arch"] == a and rows["A"].nni_shown_arch == b and rows["A"].tuner_arch == a
     assert rows["C"].record is None and rows["C"].status == "FAILED"
+    assert rows["A"].nni_seconds == 12.5 and rows["C"].nni_seconds is None  # NNI's ms timestamps
     assert out.mislabelled == 2 and len(out.succeeded) == 2 and len(out.failed) == 1
 
 

@@ -72,6 +72,7 @@ class TrialOutcome:
     stderr_path: str | None = None
     parameter_id: int | None = None  # id of the parameters the trial really received
     tuner_arch: str | None = None  # the architecture the tuner generated under that id
+    nni_seconds: float | None = None  # the trial's wall time as NNI saw it (start to end)
 
 
 @dataclass
@@ -192,6 +193,7 @@ def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> 
                 stderr_file(job.stderrPath or None, trials_dir / job.trialJobId if trials_dir else None),
                 parameter_id,
                 tuner_arch,
+                (job.endTime - job.startTime) / 1000 if job.endTime and job.endTime > job.startTime else None,
             )
         )
     return outcome

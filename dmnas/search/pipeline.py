@@ -214,6 +214,7 @@ def save_outcome(search_dir: Path, outcome, prior: list[dict[str, Any]] = ()) ->
                 "tuner_arch": t.tuner_arch,
                 "record": t.record,
                 "stderr": t.stderr_path,
+                "nni_seconds": t.nni_seconds,
             }
             for t in outcome.trials
         ],

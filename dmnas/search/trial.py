@@ -180,18 +180,26 @@ def train_and_score(
     # keeps them cheap (the final result always uses the whole split).
     peek = torch.randperm(len(data.val_x), generator=torch.Generator().manual_seed(0))[:PEEK_IMAGES]
 
+    peek_seconds = 0.0
+
     def on_epoch(epoch: int, m: torch.nn.Module) -> None:
+        nonlocal peek_seconds
         if epoch % every == 0 and epoch < recipe.epochs:
+            t = time.perf_counter()
             report(accuracy(m, data.val_x[peek], data.val_y[peek], device))
+            peek_seconds += time.perf_counter() - t
 
     result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
+    t_eval = time.perf_counter()
     val_acc = accuracy(model, data.val_x, data.val_y, device)
     test_acc = accuracy(model, data.test_x, data.test_y, device) if test else None
     return {
         "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
         "val_acc": val_acc,
         "test_acc": test_acc,
-        "train_seconds": round(result.seconds, 3),
+        "train_seconds": round(result.seconds, 3),  # includes the intermediate evaluations
+        "peek_seconds": round(peek_seconds, 3),
+        "final_eval_seconds": round(time.perf_counter() - t_eval, 3),
         "params": count_parameters(model),
         "arch": spec.name,
         **spec.to_dict(),
@@ -208,6 +216,7 @@ def run_trial(
     ctx: TrialContext,
     report: Callable[[float], None] = lambda acc: None,
     trial_id: str = "standalone",
+    extra_timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
     return the final result dict (``score`` is what NNI and the report rank by)."""
@@ -215,14 +224,18 @@ def run_trial(
     device = torch.device(ctx.device)
     if ctx.threads > 0:
         torch.set_num_threads(ctx.threads)
+    t0 = time.perf_counter()
     data = load_dataset(DataConfig(**ctx.data), Path(ctx.data_dir) if ctx.data_dir else None)
+    timings = {"data_load": time.perf_counter() - t0}
     first = ctx.seed if job_seed is None else job_seed
     seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
     if ctx.proxy in ZERO_COST:
         runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
         accs = {}
     else:
+        t0 = time.perf_counter()
         x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
+        timings["training_set"] = time.perf_counter() - t0
         recipe = TrainRecipe(**ctx.recipe)
         # Intermediate results only from the first seed: NNI plots one curve per trial.
         runs = [
@@ -242,6 +255,9 @@ def run_trial(
         ]
         for r in runs:
             r["score"] = r["val_acc"]
+        timings["peeks"] = sum(r["peek_seconds"] for r in runs)
+        timings["training"] = sum(r["train_seconds"] for r in runs) - timings["peeks"]
+        timings["final_eval"] = sum(r["final_eval_seconds"] for r in runs)
         accs = {
             "val_acc": sum(r["val_acc"] for r in runs) / len(runs),
             "test_acc": None if runs[0]["test_acc"] is None else sum(r["test_acc"] for r in runs) / len(runs),
@@ -257,6 +273,8 @@ def run_trial(
         "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
         "proxy": ctx.proxy,
         "trial_id": trial_id,
+        # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
+        "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
     }
     write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
     if ctx.proxy == "full":
@@ -272,7 +290,19 @@ def run_trial(
     return record
 
 
+def seconds_since_process_start() -> float | None:
+    """Wall seconds since this process was created (Linux /proc): interpreter start and imports."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main() -> None:
+    startup = seconds_since_process_start()
+    t0 = time.perf_counter()
     import nni
 
     ap = argparse.ArgumentParser(description="dmnas NNI trial (launched by `dmnas search`)")
@@ -280,11 +310,15 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = TrialContext.load(args.context)
+    nni_import = time.perf_counter() - t0
+    t1 = time.perf_counter()
     params = nni.get_next_parameter() or {}
     params = {k: v for k, v in params.items() if not k.startswith("_")}
+    extra = {"startup_and_imports": (startup or 0.0) + nni_import, "nni_parameters": time.perf_counter() - t1}
     trial_id = os.environ.get("NNI_TRIAL_JOB_ID", "standalone")
-    t0 = time.perf_counter()
-    record = run_trial(params, ctx, report=nni.report_intermediate_result, trial_id=trial_id)
+    record = run_trial(
+        params, ctx, report=nni.report_intermediate_result, trial_id=trial_id, extra_timings=extra
+    )
     log.info(
         "trial %s scored %s: %s %.4f in %.1fs",
         trial_id,
