@@ -385,3 +385,33 @@ def test_a_killed_search_resumes_without_training_again(nni_env: dict[str, str],
     assert "| random ipc2 4ep (" in resumed.stdout  # the report, as after any search
     again = dmnas(nni_env, "search", "--resume", exp_id, "--port", "18800")
     assert again.returncode == 0 and "nothing left to score" in again.stdout, again.stderr
+
+
+def test_hyperband_search_hands_trials_budgets_in_proxy_epochs(nni_env: dict[str, str]) -> None:
+    proc = dmnas(
+        nni_env,
+        "search",
+        "--space",
+        "convnet_tiny",
+        "--proxy",
+        "random",
+        "--tuner",
+        "hyperband",
+        "--max-trials",
+        "6",
+        "--concurrency",
+        "2",
+        "--port",
+        "18850",
+        "--table",
+        "none",
+        *[a for a in TINY_PROXY if a not in ("--epochs", "4")],
+        "--epochs",
+        "9",
+    )
+    assert proc.returncode == 0, proc.stderr
+    exp_id = proc.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    results = json.loads((Path(nni_env["DMNAS_WORKDIR"]) / "searches" / exp_id / "results.json").read_text())
+    budgets = [t["record"]["budget_epochs"] for t in results["trials"] if t["record"]]
+    assert len(budgets) == 6 and set(budgets) <= {1, 3, 9} and min(budgets) < 9  # R=9, eta=3
+    assert "| random ipc2 9ep (" in proc.stdout

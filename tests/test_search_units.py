@@ -396,3 +396,37 @@ def test_resume_refuses_unknown_searches_and_non_grid_tuners(tmp_path: Path) -> 
     (folder / "trials" / "a__t1.json").write_text(json.dumps({"arch": "a", "score": 0.5, "trial_id": "t1"}))
     (folder / "trials" / "b__t2.json").write_text('{"arch": "b", "sco')
     assert list(recorded_trials(folder)) == ["a"]
+
+
+def test_hyperband_budgets_are_proxy_epochs_and_rank_by_the_highest() -> None:
+    from dmnas.search.pipeline import SearchConfig, proxy_scores
+    from dmnas.search.trial import budget_epochs
+
+    assert [budget_epochs(b, 200) for b in (7.407, 22.2, 200.0, 0.3, 500)] == [7, 22, 200, 1, 200]
+    with pytest.raises(DmnasError, match="not a number"):
+        budget_epochs("lots", 200)
+    r = TrainRecipe(epochs=9)
+    with pytest.raises(DmnasError, match="needs --proxy dm or random, not early"):
+        SearchConfig(
+            space="convnet_tiny",
+            proxy="early",
+            proxy_recipe=r,
+            full_recipe=r,
+            workdir=Path("."),
+            tuner="hyperband",
+        ).check()
+
+    def trial(arch: str, score: float, epochs: int, secs: float) -> dict:
+        return {"record": {"arch": arch, "score": score, "budget_epochs": epochs, "train_seconds": secs}}
+
+    results = {
+        "trials": [
+            trial("a", 0.9, 1, 1.0),
+            trial("a", 0.5, 9, 9.0),
+            trial("b", 0.7, 3, 3.0),
+            trial("b", 0.6, 3, 3.0),
+        ]
+    }
+    scores, seconds, repeats = proxy_scores(results)
+    assert scores == {"a": 0.5, "b": pytest.approx(0.65)}  # a: its 9-epoch score, not the 1-epoch one
+    assert seconds == {"a": 10.0, "b": 6.0} and repeats == 1  # every budget's cost counts

@@ -8,6 +8,7 @@ trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import sys
@@ -18,7 +19,7 @@ from typing import Any, Callable
 
 from ..errors import DmnasError
 from ..registry import Registry
-from .trial import spec_from_params
+from .trial import BUDGET_KEY, spec_from_params
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +27,38 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Tuner:
     nni_name: str
-    class_args: Callable[[int, int], dict[str, Any]]  # (seed, max_trials) -> class_args
+    class_args: Callable[[int, int, int], dict[str, Any]]  # (seed, max_trials, max budget) -> class_args
     exhaustive: bool = False  # a grid: never ask for more trials than it holds
+    budgeted: bool = False  # hands each trial a TRIAL_BUDGET (proxy epochs, at most the max budget)
+    class_name: str | None = None  # a tuner of dmnas's own (dmnas.search.tuners) instead of NNI's built-in
 
 
 TUNERS: Registry[Tuner] = Registry("tuner")
-TUNERS.add("grid", Tuner("GridSearch", lambda seed, n: {}, exhaustive=True))
-TUNERS.add("random", Tuner("Random", lambda seed, n: {"seed": seed}))
-TUNERS.add("tpe", Tuner("TPE", lambda seed, n: {"optimize_mode": "maximize", "seed": seed}))
+TUNERS.add("grid", Tuner("GridSearch", lambda seed, n, r: {}, exhaustive=True))
+TUNERS.add("random", Tuner("Random", lambda seed, n, r: {"seed": seed}))
+TUNERS.add("tpe", Tuner("TPE", lambda seed, n, r: {"optimize_mode": "maximize", "seed": seed}))
 TUNERS.add(
     "evolution",
     Tuner(
-        "Evolution", lambda seed, n: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))}
+        "Evolution",
+        lambda seed, n, r: {"optimize_mode": "maximize", "population_size": max(2, min(32, n // 2))},
+    ),
+)
+# Multi-fidelity: R is the full proxy budget in epochs, so a trial's TRIAL_BUDGET is its epochs
+# (R / eta^s for the early rounds). NNI's Hyperband takes no seed.
+HYPERBAND_ETA = 3
+TUNERS.add(
+    "hyperband",
+    Tuner(
+        "Hyperband",
+        lambda seed, n, r: {
+            "optimize_mode": "maximize",
+            "R": r,
+            "eta": HYPERBAND_ETA,
+            "exec_mode": "parallelism",
+        },
+        budgeted=True,
+        class_name="dmnas.search.tuners.FixedHyperband",  # NNI 3.0's own crashes on the first metric
     ),
 )
 
@@ -61,6 +82,7 @@ class ExperimentSettings:
     use_gpu: bool = False
     seed: int = 0
     exp_id: str | None = None  # NNI generates one when None
+    max_budget: int = 1  # budgeted tuners: the full proxy budget (epochs)
 
 
 @dataclass
@@ -70,7 +92,7 @@ class TrialOutcome:
     record: dict[str, Any] | None  # the trial's own final report
     nni_shown_arch: str | None  # what NNI's trial record claims it trained
     stderr_path: str | None = None
-    parameter_id: int | None = None  # id of the parameters the trial really received
+    parameter_id: int | str | None = None  # id of the parameters the trial really received
     tuner_arch: str | None = None  # the architecture the tuner generated under that id
     nni_seconds: float | None = None  # the trial's wall time as NNI saw it (start to end)
 
@@ -147,12 +169,32 @@ def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
         return False
 
 
-def arch_of(hp: Any) -> tuple[int | None, str | None]:
-    """(parameter id, architecture) of one of NNI's ``TrialHyperParameters``."""
+def arch_of(hp: Any) -> tuple[int | str | None, str | None]:
+    """(parameter id, architecture) of one of NNI's ``TrialHyperParameters`` (Hyperband's ids are
+    strings, and its parameters carry the trial budget besides the architecture)."""
     try:
-        return int(hp.parameter_id), spec_from_params(hp.parameters)[0].name
+        params = {k: v for k, v in hp.parameters.items() if k != BUDGET_KEY}
+        return hp.parameter_id, spec_from_params(params)[0].name
     except (AttributeError, KeyError, TypeError, ValueError, DmnasError):
         return None, None
+
+
+def trial_jobs(exp: Any) -> list[Any]:
+    """NNI's ``TrialJob`` list. Its client requires ``parameter_index`` in every trial's parameters,
+    which Hyperband's lack (the client raises TypeError): then the same endpoint is read through
+    NNI's own REST helper and the missing index filled in -- the one raw call dmnas keeps."""
+    try:
+        return exp.list_trial_jobs()
+    except TypeError:
+        from nni.experiment import rest
+        from nni.experiment.data import TrialJob
+
+        raw = rest.get(exp.port, "/trial-jobs", exp.url_prefix)
+        for job in raw:
+            job["hyperParameters"] = [
+                json.dumps({"parameter_index": 0, **json.loads(h)}) for h in job.get("hyperParameters") or []
+            ]
+        return [TrialJob(**job) for job in raw]
 
 
 def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
@@ -160,9 +202,9 @@ def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> 
 
     Reads through NNI's own client (``list_trial_jobs`` / ``get_job_metrics``, which also undo
     the REST API's double JSON encoding of metrics); it lacks nothing dmnas needs here."""
-    jobs = exp.list_trial_jobs()
-    finals: dict[str, tuple[int, Any]] = {
-        trial_id: (int(m.parameterId), m.data)
+    jobs = trial_jobs(exp)
+    finals: dict[str, tuple[int | str, Any]] = {
+        trial_id: (m.parameterId, m.data)
         for trial_id, metrics in exp.get_job_metrics().items()
         for m in metrics
         if m.type == "FINAL"
@@ -258,8 +300,17 @@ def run_experiment(
     c.max_trial_number = capped_trials(tuner, settings.max_trials, settings.space_size)
     if settings.max_duration:
         c.max_experiment_duration = settings.max_duration
-    c.tuner.name = tuner.nni_name
-    c.tuner.class_args = tuner.class_args(settings.seed, c.max_trial_number)
+    class_args = tuner.class_args(settings.seed, c.max_trial_number, settings.max_budget)
+    if tuner.class_name:
+        from nni.experiment.config import CustomAlgorithmConfig
+
+        # NNI's tuner process imports it from the installed dmnas; code_directory is only required.
+        c.tuner = CustomAlgorithmConfig(
+            class_name=tuner.class_name, code_directory=str(settings.trial_code_dir), class_args=class_args
+        )
+    else:
+        c.tuner.name = tuner.nni_name
+        c.tuner.class_args = class_args
     c.experiment_working_directory = str(settings.nni_dir)
     c.training_service.use_active_gpu = False
     if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers

@@ -34,6 +34,7 @@ PROXY_EPOCHS = 200
 FULL_EPOCHS = {"cpu": 2, "cuda": 2}
 FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")
 CONFIRM = 3
+BUDGETED_PROXIES = ("dm", "random")  # proxies trained for --epochs on a small set: a budget is their epochs
 # The ground-truth table shipped with the repository (an editable install or a checkout).
 SHIPPED_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "ground_truth"
 
@@ -129,6 +130,13 @@ class SearchConfig:
         ):
             if value < least:
                 raise DmnasError(f"{flag} must be >= {least}, got {value}")
+        from .experiment import TUNERS
+
+        if TUNERS.get(self.tuner).budgeted and self.proxy not in BUDGETED_PROXIES:
+            raise DmnasError(
+                f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
+                f"{' or '.join(BUDGETED_PROXIES)}, not {self.proxy}"
+            )
 
 
 class StatusPrinter:
@@ -179,6 +187,7 @@ def _experiment_settings(
         use_gpu=use_gpu,
         seed=cfg.trial_seed,
         exp_id=nni_id or exp_id_for(search_dir),
+        max_budget=cfg.proxy_recipe.epochs,
     )
 
 
@@ -580,14 +589,21 @@ def full_seconds_estimate(known: dict[str, dict[int, dict[str, Any]]]) -> float:
 
 def proxy_scores(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int]:
     """arch -> score (mean over repeated trials of one architecture, e.g. from a random tuner),
-    arch -> summed seconds, and how many architectures were scored more than once."""
+    arch -> summed seconds of all its trials, and how many architectures were scored more than once.
+    A multi-fidelity tuner (hyperband) scores an architecture at several budgets: its score is the
+    mean at its highest budget, its seconds count every budget."""
     by_arch: dict[str, list[dict[str, Any]]] = {}
     for t in results["trials"]:
         if t["record"]:
             by_arch.setdefault(t["record"]["arch"], []).append(t["record"])
-    scores = {a: sum(r.get("score", r.get("val_acc")) for r in rs) / len(rs) for a, rs in by_arch.items()}
     seconds = {a: sum(float(r["train_seconds"]) for r in rs) for a, rs in by_arch.items()}
-    return scores, seconds, sum(len(rs) > 1 for rs in by_arch.values())
+    top = {a: [r for r in rs if budget(r) == max(map(budget, rs))] for a, rs in by_arch.items()}
+    scores = {a: sum(r.get("score", r.get("val_acc")) for r in rs) / len(rs) for a, rs in top.items()}
+    return scores, seconds, sum(len(rs) > 1 for rs in top.values())
+
+
+def budget(record: dict[str, Any]) -> int:
+    return int(record.get("budget_epochs") or 0)
 
 
 def load_search(workdir: Path, exp_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +33,17 @@ from .zero_cost import ZERO_COST, rankable
 log = logging.getLogger(__name__)
 
 PEEK_IMAGES = 1000  # validation images behind each intermediate result
+BUDGET_KEY = "TRIAL_BUDGET"  # what NNI's Hyperband adds to a trial's parameters
+
+
+def budget_epochs(budget: object, full_epochs: int) -> int:
+    """A Hyperband budget (proxy epochs, up to the full recipe's) as whole epochs."""
+    try:
+        epochs = round(float(budget))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DmnasError(f"trial budget {budget!r} is not a number") from None
+    return max(1, min(full_epochs, epochs))
+
 
 # Training proxies: (context, dataset) -> the images a candidate trains on.
 TrainingSet = Callable[["TrialContext", Any], tuple[torch.Tensor, torch.Tensor]]
@@ -220,6 +231,8 @@ def run_trial(
 ) -> dict[str, Any]:
     """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
     return the final result dict (``score`` is what NNI and the report rank by)."""
+    params = dict(params)
+    budget = params.pop(BUDGET_KEY, None)
     spec, job_seed = spec_from_params(params)
     device = torch.device(ctx.device)
     if ctx.threads > 0:
@@ -237,6 +250,8 @@ def run_trial(
         x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
         timings["training_set"] = time.perf_counter() - t0
         recipe = TrainRecipe(**ctx.recipe)
+        if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see experiment.TUNERS)
+            recipe = replace(recipe, epochs=budget_epochs(budget, recipe.epochs))
         # Intermediate results only from the first seed: NNI plots one curve per trial.
         runs = [
             train_and_score(
@@ -273,6 +288,7 @@ def run_trial(
         "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
         "proxy": ctx.proxy,
         "trial_id": trial_id,
+        "budget_epochs": None if budget is None or ctx.proxy in ZERO_COST else recipe.epochs,
         # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
         "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
     }
