@@ -15,12 +15,10 @@ Writes ``benchmarks/results/condense_speed.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+from reference_dm import prepare_reference, seconds_per_iteration  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -47,18 +46,6 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, f
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{out[-3000:]}")
     return out, wall, usage.ru_maxrss / 1024  # Linux reports KiB
-
-
-def prepare_reference(clone: Path, work: Path) -> Path:
-    ref = work / "reference"
-    shutil.copytree(clone, ref, ignore=shutil.ignore_patterns(".git", "docs"))
-    net = ref / "networks.py"
-    net.write_text(net.read_text().replace(".view(", ".reshape("))
-    raw = ref / "data" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in FMNIST.glob("*.gz"):  # Debian recompressed the .gz files: give torchvision the raw IDX
-        (raw / gz.name[:-3]).write_bytes(gzip.decompress(gz.read_bytes()))
-    return ref
 
 
 def reference_run(ref: Path, iterations: int, env: dict[str, str]) -> dict[str, float]:
@@ -84,13 +71,8 @@ def reference_run(ref: Path, iterations: int, env: dict[str, str]) -> dict[str, 
     ]
     t_start = datetime.now()
     out, wall, rss = run_measured(cmd, ref, env)
-    stamps = {
-        int(m.group(2)): datetime.strptime(m.group(1), "[%Y-%m-%d %H:%M:%S]")
-        for m in re.finditer(r"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]) iter = (\d+)", out)
-    }
+    per_it, span = seconds_per_iteration(out)
     begins = re.search(r"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]) training begins", out)
-    first, last = min(stamps), max(stamps)
-    per_it = (stamps[last] - stamps[first]).total_seconds() / (last - first)
     prep = (
         (datetime.strptime(begins.group(1), "[%Y-%m-%d %H:%M:%S]") - t_start).total_seconds()
         if begins
@@ -101,7 +83,7 @@ def reference_run(ref: Path, iterations: int, env: dict[str, str]) -> dict[str, 
         "data_ready_seconds": prep,
         "peak_rss_mib": rss,
         "wall_seconds": wall,
-        "timed_iterations": f"{first}..{last} (1 s timestamp resolution)",
+        "timed_iterations": f"{span} (1 s timestamp resolution)",
     }
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import json
 import os
 import pickle
@@ -41,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from reference_dm import FMNIST, prepare_reference, seconds_per_iteration  # noqa: E402
+
 REFERENCE_FILES = ("main_DM.py", "utils.py", "networks.py")
 PRECISIONS = ("fp32", "tf32", "bf16")
 # Run before either program (python -c): no CIFAR checksum (the stand-in is not the real files),
@@ -166,18 +167,6 @@ def write_cifar_standin(root: Path, seed: int = 0, per_batch: int = 10000) -> Pa
     return root
 
 
-def prepare_reference(clone: Path, work: Path) -> Path:
-    ref = work / "reference"
-    shutil.copytree(clone, ref, ignore=shutil.ignore_patterns(".git", "docs"))
-    net = ref / "networks.py"
-    net.write_text(net.read_text().replace(".view(", ".reshape("))
-    raw = ref / "data" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in FMNIST.glob("*.gz"):  # Debian recompressed the .gz files: give torchvision the raw IDX
-        (raw / gz.name[:-3]).write_bytes(gzip.decompress(gz.read_bytes()))
-    return ref
-
-
 def reference_speed(
     ref: Path, dataset: str, data_path: Path, iterations: int, env: dict[str, str]
 ) -> dict[str, Any]:
@@ -202,16 +191,12 @@ def reference_speed(
     ]
     code = PRELUDE + f"sys.argv={argv!r}; runpy.run_path('main_DM.py', run_name='__main__')"
     out, wall = run([sys.executable, "-c", code], ref, env, timeout=600)
-    stamps = {
-        int(m.group(2)): dt.datetime.strptime(m.group(1), "[%Y-%m-%d %H:%M:%S]")
-        for m in re.finditer(r"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]) iter = (\d+)", out)
-    }
-    first, last = min(stamps), max(stamps)
+    per_it, span = seconds_per_iteration(out)
     return {
-        "seconds_per_iteration": (stamps[last] - stamps[first]).total_seconds() / max(1, last - first),
+        "seconds_per_iteration": per_it,
         "peak_cuda_mib": peak_bytes(out) / 2**20,
         "wall_seconds": wall,
-        "timing": f"log timestamps, iterations {first}..{last} (1 s resolution)",
+        "timing": f"log timestamps, iterations {span} (1 s resolution)",
     }
 
 
