@@ -540,38 +540,22 @@ SEARCH_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]
 # ---------------------------------------------------------------- parser and entry point
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_condense(p: argparse.ArgumentParser) -> None:
     from .cache import default_cache_dir
     from .data import dataset_names
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="dmnas",
-        description="Condense a dataset with Distribution Matching, then search ConvNets on the proxy with NNI.",
-        epilog=f"datasets: {', '.join(dataset_names())}; cache: {default_cache_dir()} ($DMNAS_CACHE or --cache-dir)",
-        formatter_class=fmt,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser(
-        "condense",
-        help="build (or fetch from the cache) a DM proxy set",
-        formatter_class=fmt,
-        epilog=f"datasets: {', '.join(dataset_names())}. Cache: {default_cache_dir()}",
-    )
+    p.epilog = f"datasets: {', '.join(dataset_names())}. Cache: {default_cache_dir()}"
     add_common(p), add_data_args(p), add_condense_args(p), add_eval_args(p, runs_default=0)
     p.set_defaults(func=cmd_condense)
 
-    p = sub.add_parser(
-        "evaluate",
-        help="accuracy of ConvNets trained on the proxy set vs a random real subset",
-        formatter_class=fmt,
-    )
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
     add_common(p), add_data_args(p), add_condense_args(p), add_eval_args(p, runs_default=3)
     p.add_argument("--no-baseline", action="store_true", help="skip the random-real-subset baseline")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("cache", help="list, show or remove cached proxy sets", formatter_class=fmt)
+
+def _add_cache(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--cache-dir", type=Path, default=None, help="default: $DMNAS_CACHE or ./condensed_cache")
     csub = p.add_subparsers(dest="cache_cmd", required=True)
@@ -584,8 +568,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_cache)
 
-    for name, (help_text, add) in SEARCH_COMMANDS.items():
-        add(sub.add_parser(name, help=help_text, formatter_class=fmt))
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "condense": ("build (or fetch from the cache) a DM proxy set", _add_condense),
+    "evaluate": ("accuracy of ConvNets trained on the proxy set vs a random real subset", _add_evaluate),
+    "cache": ("list, show or remove cached proxy sets", _add_cache),
+    **SEARCH_COMMANDS,
+}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the invoked command's options are built. Building them imports what their
+    help needs (dataset names, proxies, tuners: torch), so ``dmnas --help`` and a mistyped command
+    stay instant while ``dmnas search --help`` still lists every choice."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="dmnas",
+        description="Condense a dataset with Distribution Matching, then search ConvNets on the proxy with NNI.",
+        epilog="`dmnas COMMAND --help` lists a command's options (datasets, spaces, proxies, tuners).",
+        formatter_class=fmt,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, formatter_class=fmt)
+        if name == chosen:
+            add(p)
     return parser
 
 
@@ -610,7 +619,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(args)
     # `kill` gets the same clean stop as Ctrl-C: checkpoint, stop NNI and its trials.

@@ -53,3 +53,19 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
         timeout=120,
     )
     assert help_.returncode == 0 and "convnet_grid" in help_.stdout
+
+
+def test_top_level_help_does_not_import_torch() -> None:
+    """`dmnas --help` (and `import dmnas`) stay instant: only the invoked command's options are built."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from dmnas.cli import build_parser\n"
+        "p = build_parser(['--help'])\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    p.parse_args(['--help'])\n"
+        "assert 'search' in out.getvalue(), out.getvalue()\n"
+        "print(sorted(m for m in ('torch', 'nni', 'torchvision', 'scipy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
