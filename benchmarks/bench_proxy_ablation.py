@@ -109,10 +109,10 @@ SETTINGS = (
     Setting("dm ipc10 200ep no-aug", "dm", strategy="none"),
     Setting("dm ipc10 pool5 200ep", "dm", embed_pool=POOL),
     Setting("dm ipc50 40ep", "dm", ipc=50, epochs=40),
-    Setting("dm ipc1 2000ep", "dm", ipc=1, epochs=2000),
     Setting("dm ipc10 200ep x2 seeds (40k passes)", "dm", seeds=(0, 1)),
-    Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
     Setting("early 40k passes", "early", early_images=40000),
+    Setting("dm ipc1 2000ep", "dm", ipc=1, epochs=2000),
+    Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
     Setting("dm ipc10 it400 200ep", "dm", iterations=400),
 )
 
