@@ -72,6 +72,8 @@ class CondenseConfig:
         if not self.embed_pool:
             # Added later: omitted at its default so that every earlier cache key stays valid.
             del d["embed_pool"]
+        else:
+            d["pool_loss"] = "relative"  # see reference_scale(); sets made before it differ
         return d
 
     def embed_for(self, gen: torch.Generator) -> ConvNetSpec:
@@ -225,6 +227,30 @@ def real_class_means(
         return divide_by_counts(sums, groups)
 
 
+def reference_scale(
+    data: Dataset, cfg: CondenseConfig, device: torch.device, chunk: int, memory_format: torch.memory_format
+) -> float:
+    """Squared norm of the real class means under one ``cfg.embed`` network (its own seeded
+    generator: the run's random stream is untouched).
+
+    With a pool of embedding networks, feature scales differ by ~100x between architectures
+    (Fashion-MNIST: ~5.5e3 for the paper's ConvNet-3, ~5e5 for a groupnorm ConvNet-4 without
+    pooling), so a plain loss lets the largest dominate and at --lr-img 1.0 diverged (measured:
+    loss 90 -> 3000 in 100 iterations, pixels up to 30 sd). Each iteration's loss is therefore
+    made relative to its own real means' squared norm, times this scale, so that --lr-img keeps
+    the step size it has with ``cfg.embed`` alone."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = build_convnet(cfg.embed, data.image_shape, data.num_classes, generator=gen).to(
+        device, memory_format=memory_format
+    )
+    net.train()
+    net.requires_grad_(False)
+    idx, groups = sample_real_batch(data.class_indices(), cfg.batch_real, gen)
+    real = data.train_x[idx].to(device).contiguous(memory_format=memory_format)
+    means = real_class_means(net.embed, real, groups.to(device), data.num_classes, chunk)
+    return float(means.pow(2).sum())
+
+
 @contextlib.contextmanager
 def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
     """Turn SIGINT/SIGTERM into a flag polled between iterations (main thread only)."""
@@ -338,6 +364,13 @@ def condense(
         else None
     )
     embedder = Embedder(template, use_compile)
+    ref_scale = (
+        reference_scale(
+            data, cfg, device, 0 if cfg.embed.norm == "batchnorm" else opts.real_chunk, memory_format
+        )
+        if cfg.embed_pool
+        else 1.0
+    )
     t0 = time.perf_counter()
 
     def snapshot() -> CondenseState:
@@ -374,6 +407,8 @@ def condense(
                 )
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
             loss = dm_loss(real_means, syn_feats, syn_groups)
+            if cfg.embed_pool:
+                loss = loss * (ref_scale / real_means.pow(2).sum().clamp_min(1e-12))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -144,7 +144,7 @@ def test_embedding_pool_draws_varied_architectures_and_keeps_old_keys(tiny_data)
     gen2 = torch.Generator().manual_seed(0)
     state = gen2.get_state()
     assert TINY.embed_for(gen2) == TINY.embed and torch.equal(gen2.get_state(), state)
-    assert "embed_pool" not in TINY.to_dict() and "embed_pool" in cfg.to_dict()
+    assert "embed_pool" not in TINY.to_dict() and cfg.to_dict()["pool_loss"] == "relative"
     a, b = condense(tiny_data, cfg), condense(tiny_data, cfg)
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, condense(tiny_data, TINY).images)
     with pytest.raises(DmnasError, match=">= 2 architectures"):
@@ -163,3 +163,12 @@ def test_embed_pool_option_is_parsed_and_checked() -> None:
         parse_pool("d1_w8_relu_instancenorm_avgpooling,d1_w8_relu_instancenorm_avgpooling")
     with pytest.raises(DmnasError, match="not of the form"):
         parse_pool("d1_w8_relu_instancenorm_avgpooling,bogus")
+
+
+def test_pool_loss_is_relative_to_each_networks_feature_scale(tiny_data) -> None:  # noqa: ANN001
+    """Two pools whose second network differs only by a huge output scale (no norm, sigmoid vs
+    wide relu) must not let that network's scale blow the images up."""
+    pool = (ConvNetSpec(depth=1, width=8), ConvNetSpec(depth=1, width=64, norm="none", pool="none"))
+    state = condense(tiny_data, replace(TINY, iterations=20, embed_pool=pool, strategy="none"))
+    assert all(torch.isfinite(torch.tensor(state.losses)))
+    assert float(state.images.abs().max()) < 50 * float(tiny_data.train_x.abs().max())
