@@ -331,7 +331,7 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
         return {
             "timestamp": 0,
             "trialJobId": trial,
-            "parameterId": pid,
+            "parameterId": str(pid),  # the manager sends ids as strings here, ints in the parameters
             "type": "FINAL",
             "sequence": 0,
             "data": json.dumps(json.dumps({"arch": arch, "score": 0.5})),

@@ -92,7 +92,7 @@ class TrialOutcome:
     record: dict[str, Any] | None  # the trial's own final report
     nni_shown_arch: str | None  # what NNI's trial record claims it trained
     stderr_path: str | None = None
-    parameter_id: int | str | None = None  # id of the parameters the trial really received
+    parameter_id: str | None = None  # id of the parameters the trial really received
     tuner_arch: str | None = None  # the architecture the tuner generated under that id
     nni_seconds: float | None = None  # the trial's wall time as NNI saw it (start to end)
 
@@ -169,12 +169,12 @@ def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
         return False
 
 
-def arch_of(hp: Any) -> tuple[int | str | None, str | None]:
+def arch_of(hp: Any) -> tuple[str | None, str | None]:
     """(parameter id, architecture) of one of NNI's ``TrialHyperParameters`` (Hyperband's ids are
     strings, and its parameters carry the trial budget besides the architecture)."""
     try:
         params = {k: v for k, v in hp.parameters.items() if k != BUDGET_KEY}
-        return hp.parameter_id, spec_from_params(params)[0].name
+        return str(hp.parameter_id), spec_from_params(params)[0].name
     except (AttributeError, KeyError, TypeError, ValueError, DmnasError):
         return None, None
 
@@ -203,8 +203,11 @@ def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> 
     Reads through NNI's own client (``list_trial_jobs`` / ``get_job_metrics``, which also undo
     the REST API's double JSON encoding of metrics); it lacks nothing dmnas needs here."""
     jobs = trial_jobs(exp)
-    finals: dict[str, tuple[int | str, Any]] = {
-        trial_id: (m.parameterId, m.data)
+    finals: dict[str, tuple[str, Any]] = {
+        trial_id: (
+            str(m.parameterId),
+            m.data,
+        )  # NNI gives ints here, strings there (and Hyperband's are strings)
         for trial_id, metrics in exp.get_job_metrics().items()
         for m in metrics
         if m.type == "FINAL"
