@@ -285,12 +285,12 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     results = json.loads(
         next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text()
     )
-    # NNI's local service labels a SIGKILLed trial USER_CANCELED; dmnas counts it as failed.
-    assert (
-        sorted(t["status"] for t in results["trials"]) == ["SUCCEEDED", "USER_CANCELED"]
-        and results["failed"] == 1
-    )
-    (failed,) = [t for t in results["trials"] if t["status"] != "SUCCEEDED"]
+    # NNI's local service usually labels a SIGKILLed trial USER_CANCELED, but under load it was
+    # seen labelled SUCCEEDED (its wrapper exited 0): either way it has no result, and dmnas counts
+    # it as failed.
+    assert len(results["trials"]) == 2 and results["failed"] == 1
+    (failed,) = [t for t in results["trials"] if t["record"] is None]
+    assert failed["status"] in ("USER_CANCELED", "FAILED", "SUCCEEDED")
     assert Path(
         failed["stderr"]
     ).is_file()  # NNI reports a path that does not exist; dmnas finds the real one
