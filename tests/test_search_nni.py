@@ -218,6 +218,7 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
 def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     nni_env: dict[str, str], tmp_path: Path
 ) -> None:
+    import contextlib
     import signal
     import threading
     import time
@@ -272,8 +273,12 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
             pids = subprocess.run(["pgrep", "-f", trial], capture_output=True, text=True).stdout.split()
             if pids:
                 time.sleep(2)  # let it get into training
-                os.kill(int(pids[0]), signal.SIGKILL)
-                killed.append(pids[0])
+                # The pattern also matches NNI's wrapper shell of the same trial: kill them all, or a
+                # surviving python child finishes the "killed" trial.
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                killed.extend(pids)
             time.sleep(0.2)
 
     killer = threading.Thread(target=kill_first_trial, daemon=True)
