@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from reference_dm import prepare_reference, seconds_per_iteration  # noqa: E402
+from reference_dm import prepare_reference, reference_argv, seconds_per_iteration  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,26 +49,7 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, f
 
 
 def reference_run(ref: Path, iterations: int, env: dict[str, str]) -> dict[str, float]:
-    cmd = [
-        sys.executable,
-        "main_DM.py",
-        "--dataset",
-        "FashionMNIST",
-        "--ipc",
-        "10",
-        "--Iteration",
-        str(iterations),
-        "--num_exp",
-        "1",
-        "--num_eval",
-        "0",
-        "--eval_mode",
-        "S",
-        "--data_path",
-        "data",
-        "--save_path",
-        "result",
-    ]
+    cmd = [sys.executable, *reference_argv("FashionMNIST", "data", iterations)]
     t_start = datetime.now()
     out, wall, rss = run_measured(cmd, ref, env)
     per_it, span = seconds_per_iteration(out)

@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reference_dm import FMNIST, prepare_reference, seconds_per_iteration  # noqa: E402
+from reference_dm import FMNIST, prepare_reference, reference_argv, seconds_per_iteration  # noqa: E402
 
 REFERENCE_FILES = ("main_DM.py", "utils.py", "networks.py")
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -170,25 +170,7 @@ def write_cifar_standin(root: Path, seed: int = 0, per_batch: int = 10000) -> Pa
 def reference_speed(
     ref: Path, dataset: str, data_path: Path, iterations: int, env: dict[str, str]
 ) -> dict[str, Any]:
-    argv = [
-        "main_DM.py",
-        "--dataset",
-        dataset,
-        "--ipc",
-        "10",
-        "--Iteration",
-        str(iterations),
-        "--num_exp",
-        "1",
-        "--num_eval",
-        "0",
-        "--eval_mode",
-        "S",
-        "--data_path",
-        str(data_path),
-        "--save_path",
-        "result",
-    ]
+    argv = reference_argv(dataset, str(data_path), iterations)
     code = PRELUDE + f"sys.argv={argv!r}; runpy.run_path('main_DM.py', run_name='__main__')"
     out, wall = run([sys.executable, "-c", code], ref, env, timeout=600)
     per_it, span = seconds_per_iteration(out)

@@ -28,6 +28,13 @@ def prepare_reference(clone: Path, work: Path) -> Path:
     return ref
 
 
+def reference_argv(dataset: str, data_path: str, iterations: int) -> list[str]:
+    """``main_DM.py`` at the paper's settings (IPC 10), condensation only: no evaluation."""
+    return ["main_DM.py", "--dataset", dataset, "--ipc", "10", "--Iteration", str(iterations),
+            "--num_exp", "1", "--num_eval", "0", "--eval_mode", "S",
+            "--data_path", data_path, "--save_path", "result"]  # fmt: skip
+
+
 def iteration_stamps(log: str) -> dict[int, dt.datetime]:
     """Iteration -> the timestamp main_DM.py printed with it (1 s resolution)."""
     return {
