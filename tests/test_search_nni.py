@@ -215,6 +215,31 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        # the field after the parenthesised command name is the state, then the parent pid
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _python_trial(pattern: str) -> int | None:
+    """The pid of a running Python trial process whose command line contains ``pattern``."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    for pid in map(int, found):
+        argv0 = _cmdline(pid).split(" ", 1)[0]
+        if "python" in Path(argv0).name:
+            return pid
+    return None
+
+
 def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     nni_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -267,18 +292,20 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
 
     def kill_first_trial() -> None:
         deadline = time.time() + 300
+        # only this test's trials: their command line names its work folder
+        pattern = f"dmnas.search.trial --context {nni_env['DMNAS_WORKDIR']}"
         while not killed and time.time() < deadline:
-            # only this test's trials: their command line names its work folder
-            trial = f"dmnas.search.trial --context {nni_env['DMNAS_WORKDIR']}"
-            pids = subprocess.run(["pgrep", "-f", trial], capture_output=True, text=True).stdout.split()
-            if pids:
-                time.sleep(2)  # let it get into training
-                # The pattern also matches NNI's wrapper shell of the same trial: kill them all, or a
-                # surviving python child finishes the "killed" trial.
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-                killed.extend(pids)
+            # The pattern matches NNI's wrapper shell as well as the Python trial, and the shell can
+            # be seen before its Python child exists: wait for the Python process itself, let it get
+            # into training, then kill it and its wrapper (a surviving child would finish the trial).
+            trial = _python_trial(pattern)
+            if trial is not None:
+                time.sleep(1)
+                for pid in (trial, _parent(trial)):
+                    if pid is not None and pattern in _cmdline(pid):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                        killed.append(str(pid))
             time.sleep(0.2)
 
     killer = threading.Thread(target=kill_first_trial, daemon=True)
