@@ -429,6 +429,20 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
         help="continue the interrupted search ID (grid tuner): architectures it already scored are kept, a new "
         "NNI experiment scores the rest; its own space, proxy, recipes and data are reused",
     )
+    s.add_argument(
+        "--training-service",
+        choices=("local", "remote"),
+        default="local",
+        help="where trials run: this machine, or the --machines over SSH (NNI's remote training service)",
+    )
+    s.add_argument(
+        "--machines",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --training-service remote: YAML list of machines (host, port, user, ssh_key_file, python, "
+        "gpus, data_root; see the README)",
+    )
     add_workdir(s)
     add_data_args(p)
     add_condense_args(p)
@@ -473,6 +487,8 @@ def search_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - Sear
         trial_seed=args.trial_seed,
         quiet=args.quiet,
         resume=args.resume,
+        training_service=args.training_service,
+        machines=args.machines,
     )
 
 
@@ -628,7 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DmnasError as err:
-        print(f"dmnas: error: {err}", file=sys.stderr)
+        # Several independent problems (e.g. one per machine) are one line each.
+        for line in str(err).splitlines() or [""]:
+            print(f"dmnas: error: {line}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(

@@ -1,4 +1,4 @@
-"""Run one NNI experiment (local training service) and collect what its trials really trained.
+"""Run one NNI experiment (local or remote training service) and collect what its trials really trained.
 
 Designed around NNI 3.0's open bugs (see the README): results are taken from the trials' own
 final reports (``metric-data``), never from NNI's trial records (#5726); GridSearch gets at
@@ -83,6 +83,7 @@ class ExperimentSettings:
     seed: int = 0
     exp_id: str | None = None  # NNI generates one when None
     max_budget: int = 1  # budgeted tuners: the full proxy budget (epochs)
+    machines: Any = None  # a dmnas.search.machines.MachineList: NNI's remote (SSH) training service
 
 
 @dataclass
@@ -244,6 +245,22 @@ def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> 
     return outcome
 
 
+def fetch_failed_logs(exp: Any) -> None:
+    """Ask NNI's manager to download the logs of every trial that did not succeed (remote service).
+    NNI's client has no call for this endpoint, and its REST helper would parse the log as JSON."""
+    import urllib.request
+
+    prefix = f"/{exp.url_prefix.strip('/')}" if exp.url_prefix else ""
+    for job in trial_jobs(exp):
+        if job.status != "SUCCEEDED":
+            url = f"http://127.0.0.1:{exp.port}{prefix}/api/v1/nni/trial-file/{job.trialJobId}/stderr"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:
+                    resp.read()
+            except Exception as err:  # noqa: BLE001 - a missing log must not lose the results
+                log.warning("could not fetch the log of trial %s: %s", job.trialJobId, err)
+
+
 def stderr_file(reported: str | None, trial_dir: Path | None = None) -> str | None:
     """The trial's real stderr file. NNI 3.0 reports ``<trial>/stderr`` but the local service
     writes ``<trial>/trial.stderr``, and for a killed (USER_CANCELED) trial it reports nothing."""
@@ -265,6 +282,16 @@ def last_error_line(stderr_path: str | None) -> str:
     except OSError:
         return ""
     return lines[-1].strip()[:300] if lines else ""
+
+
+def last_manager_error(manager_log: Path) -> str:
+    """The last ERROR line of NNI's manager log, without its timestamp (e.g. why a remote worker failed)."""
+    try:
+        lines = manager_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [ln.split("ERROR", 1)[1].strip() for ln in lines if " ERROR " in ln]
+    return errors[-1][:300] if errors else ""
 
 
 def quiet_nni() -> None:
@@ -293,7 +320,8 @@ def run_experiment(
 
     quiet_nni()
     tuner = TUNERS.get(settings.tuner)
-    exp = Experiment("local", id=settings.exp_id)
+    remote = settings.machines is not None
+    exp = Experiment("remote" if remote else "local", id=settings.exp_id)
     c = exp.config
     c.experiment_name = settings.name
     c.search_space = settings.nni_space
@@ -315,17 +343,31 @@ def run_experiment(
         c.tuner.name = tuner.nni_name
         c.tuner.class_args = class_args
     c.experiment_working_directory = str(settings.nni_dir)
-    c.training_service.use_active_gpu = False
-    if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
-        c.trial_gpu_number = 1
-        c.training_service.use_active_gpu = True
+    if remote:
+        from .machines import manager_ip, nni_machine_list
+
+        c.nni_manager_ip = manager_ip(settings.machines)  # workers connect back to it
+        c.training_service.machine_list = nni_machine_list(settings.machines)
+        c.training_service.reuse_mode = False  # True falls back to NNI's older service
+        c.trial_gpu_number = 1 if settings.machines.use_gpu else 0
+    else:
+        c.training_service.use_active_gpu = False
+        if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
+            c.trial_gpu_number = 1
+            c.training_service.use_active_gpu = True
     exp.start(settings.port, run_mode=RunMode.Background)
     url = f"http://127.0.0.1:{settings.port}"
     status = "RUNNING"
     try:
         while True:
-            status = exp.get_status()
-            stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in exp.get_job_statistics()}
+            try:
+                status = exp.get_status()
+                stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in exp.get_job_statistics()}
+            except OSError:  # requests' ConnectionError: the manager is gone (e.g. a worker failed)
+                manager_log = settings.nni_dir / exp.id / "log" / "nnimanager.log"
+                raise DmnasError(
+                    f"NNI's manager stopped ({last_manager_error(manager_log) or 'no error logged'}); see {manager_log}"
+                ) from None
             if on_progress is not None:
                 on_progress(stats)
             if status in FINISHED:
@@ -340,13 +382,14 @@ def run_experiment(
                     f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}"
                 )
             time.sleep(poll_seconds)
-        # The local training service's layout under the experiment folder.
-        outcome = collect(
-            exp,
-            url,
-            status,
-            settings.nni_dir / exp.id / "environments" / "local-env" / "trials",
-        )
+        if remote:
+            # A remote trial's logs stay on its machine; NNI's manager fetches them on request
+            # into <experiment>/trials/<id>/, which is where dmnas then finds the stderr.
+            fetch_failed_logs(exp)
+            trials_dir = settings.nni_dir / exp.id / "trials"
+        else:  # the local training service's layout under the experiment folder
+            trials_dir = settings.nni_dir / exp.id / "environments" / "local-env" / "trials"
+        outcome = collect(exp, url, status, trials_dir)
         if on_done is not None:
             on_done(outcome)
         if keep_ui:

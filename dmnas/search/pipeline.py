@@ -34,6 +34,9 @@ PROXY_EPOCHS = 200
 FULL_EPOCHS = {"cpu": 2, "cuda": 2}
 FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")
 CONFIRM = 3
+TRAINING_SERVICES = ("local", "remote")  # NNI's: this machine, or other machines over SSH
+# What a remote trial folder holds besides context.json and the proxy set: nothing of the results.
+NNI_IGNORE = "trials\nresults.json\nground_truth_plan.json\nconfig.yaml\nsearch.json\n"
 BUDGETED_PROXIES = ("dm", "random")  # proxies trained for --epochs on a small set: a budget is their epochs
 # The ground-truth table shipped with the repository (an editable install or a checkout).
 SHIPPED_TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "ground_truth"
@@ -118,6 +121,8 @@ class SearchConfig:
     trial_seed: int = 0
     quiet: bool = False
     resume: str | None = None  # id of an interrupted search to continue
+    training_service: str = "local"  # or "remote": NNI's SSH training service over `machines`
+    machines: Path | None = None  # machines.yaml (see dmnas.search.machines)
 
     def check(self) -> None:
         """Everything about the numbers that can be refused before anything runs."""
@@ -130,6 +135,12 @@ class SearchConfig:
         ):
             if value < least:
                 raise DmnasError(f"{flag} must be >= {least}, got {value}")
+        if self.training_service not in TRAINING_SERVICES:
+            raise DmnasError(
+                f"unknown --training-service {self.training_service!r}; valid: {', '.join(TRAINING_SERVICES)}"
+            )
+        if (self.training_service == "remote") != (self.machines is not None):
+            raise DmnasError("--training-service remote and --machines FILE go together")
         from .experiment import TUNERS
 
         if TUNERS.get(self.tuner).budgeted and self.proxy not in BUDGETED_PROXIES:
@@ -169,9 +180,17 @@ def _experiment_settings(
     max_trials: int | None,
     tuner: str,
     nni_id: str | None = None,
+    machines: Any = None,
 ):  # noqa: ANN202
     from .experiment import ExperimentSettings
 
+    if machines is not None:
+        from .machines import trial_command
+
+        (search_dir / ".nniignore").write_text(NNI_IGNORE)
+        command = trial_command(machines)  # runs in the uploaded copy of search_dir
+    else:
+        command = f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}"
     return ExperimentSettings(
         name=name,
         nni_space=nni_space,
@@ -182,12 +201,13 @@ def _experiment_settings(
         max_duration=cfg.max_duration,
         port=port,
         nni_dir=workdir / "nni",
-        trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
+        trial_command=command,
         trial_code_dir=search_dir,
         use_gpu=use_gpu,
         seed=cfg.trial_seed,
         exp_id=nni_id or exp_id_for(search_dir),
         max_budget=cfg.proxy_recipe.epochs,
+        machines=machines,
     )
 
 
@@ -251,6 +271,11 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
     space = load_space(cfg.space)
     tuner = TUNERS.get(cfg.tuner)
     cfg.check()
+    machines = None
+    if cfg.machines is not None:
+        from .machines import load_machines
+
+        machines = load_machines(cfg.machines)
     table = table_store(cfg.table)
     device = job.device
     max_trials = capped_trials(
@@ -270,13 +295,18 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
     data = load_data(job.data, job.data_root)
     check_fits(space, data.image_shape)
     check_ipc(data, ipc)
+    if machines is not None:  # before condensing (minutes) and before NNI starts
+        from .machines import check_machines
+
+        check_machines(machines, job.data.__dict__, data.fingerprint)
+        print(f"machines: {len(machines.machines)} ready ({', '.join(m.label for m in machines.machines)})")
     if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
         _, result = obtain_proxy(job, data)
         entry_key, cache_dir = result.entry.key, str(job.cache().root)
         print(
             f"proxy set: {entry_key} ({'cache hit' if result.cache_hit else 'condensed now'}) {result.entry.path}"
         )
-    use_gpu = device.startswith("cuda") and torch.cuda.is_available()
+    use_gpu = machines.use_gpu if machines else device.startswith("cuda") and torch.cuda.is_available()
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
     early_images = proxy_recipe.epochs * ipc * data.num_classes
     trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(cfg.proxy, proxy_recipe)
@@ -286,6 +316,8 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
     search_dir = workdir / "searches" / exp_id
     search_dir.mkdir(parents=True)
     gt_store = GroundTruthStore(workdir / "ground_truth")
+    if machines is not None and entry_key:
+        cache_dir = ship_proxy_set(Path(cache_dir), entry_key, search_dir)
     ctx = TrialContext(
         proxy=cfg.proxy,
         data=job.data.__dict__,
@@ -304,6 +336,8 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
         early_images=early_images,
         test_split=cfg.test_split,
     )
+    if machines is not None:
+        ctx = remote_context(ctx, machines, data.fingerprint, cfg.concurrency)
     ctx.save(search_dir / "context.json")
     meta = {
         "id": exp_id,
@@ -327,6 +361,8 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
         "table": str(table.root) if table else "none",
         "full_images": len(data.train_x),
         "device": device,
+        "training_service": cfg.training_service,
+        "machines": str(machines.path.resolve()) if machines else None,
     }
     (search_dir / "search.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     (search_dir / "config.yaml").write_text(
@@ -338,9 +374,42 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
         f"proxy {cfg.proxy}) - web UI http://127.0.0.1:{port}",
         flush=True,
     )
-    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table)
+    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table, machines)
     return search_and_report(
         cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, exp_id_for(search_dir)
+    )
+
+
+def ship_proxy_set(cache_root: Path, key: str, search_dir: Path) -> str:
+    """Copy the proxy set's entry (images, manifest; not the preview grid) into the trial folder that
+    NNI uploads to every machine; returns the cache folder as the trials see it (relative)."""
+    import shutil
+
+    target = search_dir / "proxy" / key
+    target.mkdir(parents=True)
+    for name in ("images.pt", "manifest.json", "config.yaml"):
+        if (cache_root / key / name).is_file():
+            shutil.copy2(cache_root / key / name, target / name)
+    size = sum(p.stat().st_size for p in target.iterdir())
+    print(f"proxy set {key} travels with the trials ({size / 1e6:.1f} MB in {search_dir.name}/proxy)")
+    return "proxy"
+
+
+def remote_context(ctx, machines, fingerprint: str, concurrency: int):  # noqa: ANN001, ANN201
+    """The trial context as a remote machine sees it: paths relative to the uploaded trial folder,
+    each machine's data root, its own device and cores."""
+    import math
+
+    return replace(
+        ctx,
+        results_dir="trials",
+        ground_truth_dir="ground_truth",
+        data_dir=None,
+        data_dirs=machines.data_roots(),
+        fingerprint=fingerprint,
+        device="auto",
+        threads=0,
+        trials_per_machine=math.ceil(concurrency / len(machines.machines)),
     )
 
 
@@ -356,6 +425,7 @@ class SearchRun:
     port: int
     use_gpu: bool
     table: Any  # GroundTruthStore | None
+    machines: Any = None  # MachineList for NNI's remote service, None for local
 
 
 def search_and_report(
@@ -386,7 +456,7 @@ def search_and_report(
     workdir = cfg.workdir
     full_recipe = TrainRecipe(**run.meta["full_recipe"])
     fingerprint = run.meta["fingerprint"]
-    gt_store = GroundTruthStore(Path(ctx.ground_truth_dir))
+    gt_store = GroundTruthStore(workdir / "ground_truth")  # the trials' own path may be a remote one
 
     def finish() -> None:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
@@ -405,6 +475,7 @@ def search_and_report(
         max_trials,
         tuner,
         nni_id,
+        run.machines,
     )
     try:
         if size:
@@ -412,7 +483,11 @@ def search_and_report(
                 settings,
                 on_progress=StatusPrinter(f"search {exp_id}", cfg.quiet),
                 keep_ui=cfg.keep_ui and not need_gt,
-                on_done=lambda o: (save_outcome(search_dir, o, prior), None if need_gt else finish()),
+                on_done=lambda o: (
+                    adopt_records(search_dir, o, gt_store, fingerprint, TrainRecipe(**ctx.recipe)),
+                    save_outcome(search_dir, o, prior),
+                    None if need_gt else finish(),
+                ),
             )
         else:  # everything was recorded before the interruption
             from .experiment import ExperimentOutcome
@@ -467,7 +542,11 @@ def search_and_report(
             gt_dir = workdir / "searches" / f"{exp_id}-gt"
             gt_dir.mkdir(parents=True)
             replace(
-                ctx, proxy="full", recipe=full_recipe.to_dict(), results_dir=str(gt_dir / "trials"), seeds=1
+                ctx,
+                proxy="full",
+                recipe=full_recipe.to_dict(),
+                results_dir="trials" if run.machines else str(gt_dir / "trials"),
+                seeds=1,
             ).save(gt_dir / "context.json")
             jobs = [job_name(a, s) for a, s in missing]
             gt_outcome = run_experiment(
@@ -482,10 +561,15 @@ def search_and_report(
                     use_gpu,
                     len(jobs),
                     "grid",
+                    machines=run.machines,
                 ),
                 on_progress=StatusPrinter(f"ground truth {exp_id}", cfg.quiet),
                 keep_ui=cfg.keep_ui,
-                on_done=lambda o: (save_outcome(gt_dir, o), finish()),
+                on_done=lambda o: (
+                    adopt_records(gt_dir, o, gt_store, fingerprint, full_recipe),
+                    save_outcome(gt_dir, o),
+                    finish(),
+                ),
             )
             if gt_outcome.failed:
                 print(
@@ -506,6 +590,26 @@ def search_and_report(
     return exp_id
 
 
+def adopt_records(search_dir: Path, outcome, gt_store, fingerprint: str, recipe: TrainRecipe) -> None:  # noqa: ANN001
+    """Keep here what trials on other machines recorded there (from their final reports to NNI):
+    the trial record, and full-data results in the ground-truth store, one per seed. Local trials
+    wrote both themselves; nothing is overwritten."""
+    for t in outcome.succeeded:
+        rec = t.record
+        path = search_dir / "trials" / f"{rec['arch']}__{t.trial_id}.json"
+        if not path.exists():
+            write_json_atomic(path, rec)
+        if rec.get("proxy") != "full":
+            continue
+        seeds, accs = rec.get("seeds", [rec.get("seed")]), rec.get("seed_scores", [rec["val_acc"]])
+        for seed, acc in zip(seeds, accs, strict=True):
+            if gt_store.get(fingerprint, rec["arch"], recipe, int(seed)) is None:
+                per_seed = {**rec, "seed": int(seed), "val_acc": acc, "trial_id": t.trial_id}
+                if len(rec.get("seeds", [])) > 1:
+                    per_seed["test_acc"] = None  # only the mean over seeds came back
+                gt_store.put(fingerprint, rec["arch"], recipe, int(seed), per_seed)
+
+
 def recorded_trials(search_dir: Path) -> dict[str, dict[str, Any]]:
     """arch -> the first final record a trial of this search wrote (trials write it before they
     report to NNI, so a record on disk is a finished trial, whatever happened to NNI after)."""
@@ -517,6 +621,30 @@ def recorded_trials(search_dir: Path) -> dict[str, dict[str, Any]]:
             continue  # half-written by a killed trial: that architecture runs again
         if isinstance(rec, dict) and "arch" in rec and "score" in rec:
             out.setdefault(rec["arch"], rec)
+    return out
+
+
+def nni_final_records(db: Path) -> list[dict[str, Any]]:
+    """The final reports that NNI's manager stored for an experiment (its SQLite file, here even when
+    the trials ran on other machines): what a killed remote search had finished."""
+    import sqlite3
+
+    if not db.is_file():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT trialJobId, data FROM MetricData WHERE type = 'FINAL'").fetchall()
+    except sqlite3.Error as err:
+        log.warning("cannot read NNI's records in %s (%s)", db, err)
+        return []
+    out = []
+    for trial_id, data in rows:
+        try:
+            rec = json.loads(json.loads(data))  # NNI stores the reported JSON as a JSON string
+        except (TypeError, ValueError):
+            continue
+        if isinstance(rec, dict) and "arch" in rec and "score" in rec:
+            out.append({**rec, "trial_id": rec.get("trial_id", trial_id)})
     return out
 
 
@@ -549,14 +677,20 @@ def resume_search(cfg: SearchConfig) -> str:
         )
     space = load_space(meta["space"])
     names = [spec.name for spec in space.specs()][: int(meta["max_trials"])]
+    resumed = list(meta.get("resumed", []))
+    # Records on disk first; then what NNI's manager kept of trials that wrote theirs elsewhere.
     done = recorded_trials(search_dir)
+    for nni_id in [exp_id_for(search_dir), *(r["nni_id"] for r in resumed)]:
+        for rec in nni_final_records(cfg.workdir / "nni" / nni_id / "db" / "nni.sqlite"):
+            if rec["arch"] not in done:
+                done[rec["arch"]] = rec
+                write_json_atomic(search_dir / "trials" / f"{rec['arch']}__{rec['trial_id']}.json", rec)
     missing = [n for n in names if n not in done]
     prior = [
         {"trial_id": r.get("trial_id"), "status": "SUCCEEDED", "record": r, "recorded_before_resume": True}
         for n, r in done.items()
         if n in names
     ]
-    resumed = list(meta.get("resumed", []))
     nni_id = f"{exp_id_for(search_dir)}_r{len(resumed) + 1}"
     print(
         f"resuming search {exp_id} ({meta['proxy']} on {space.name}): {len(prior)} of {len(names)} architectures "
@@ -573,8 +707,14 @@ def resume_search(cfg: SearchConfig) -> str:
     meta["resumed"] = resumed + [{"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}]
     write_json_atomic(search_dir / "search.json", meta)
     table = None if meta.get("table") == "none" else GroundTruthStore(Path(meta["table"]))
-    use_gpu = ctx.device.startswith("cuda") and ctx.threads == 0
-    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table)
+    machines = None
+    if meta.get("machines"):  # a remote search resumes on its machines (checked again)
+        from .machines import check_machines, load_machines
+
+        machines = load_machines(cfg.machines or Path(meta["machines"]))
+        check_machines(machines, ctx.data, meta["fingerprint"])
+    use_gpu = machines.use_gpu if machines else ctx.device.startswith("cuda") and ctx.threads == 0
+    run = SearchRun(exp_id, search_dir, space, ctx, meta, port, use_gpu, table, machines)
     nni_space = {"arch": {"_type": "choice", "_value": missing}}
     if missing:
         print(f"NNI experiment {nni_id}: web UI http://127.0.0.1:{port}", flush=True)

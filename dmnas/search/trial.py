@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,13 +72,51 @@ class TrialContext:
     early_images: int = 0  # image passes of an `early` trial: those of one DM-proxy trial
     zero_cost_batch: int = 128  # real images a zero-cost proxy scores on
     test_split: bool = False  # also score proxy trials on the test split (full-data trials always are)
+    # Remote machines (NNI's remote service): paths above are relative to the uploaded trial folder,
+    # the data root is the first of these that exists where the trial runs ("" = that machine's
+    # default), the dataset must have this fingerprint, and `device` may be "auto".
+    data_dirs: tuple[str, ...] = ()
+    fingerprint: str | None = None
+    trials_per_machine: int = 0  # > 0: share the machine's cores among this many trials
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> "TrialContext":
-        return cls(**json.loads(path.read_text()))
+        raw = json.loads(path.read_text())
+        if "data_dirs" in raw:
+            raw["data_dirs"] = tuple(raw["data_dirs"])
+        return cls(**raw)
+
+
+def trial_device(ctx: TrialContext) -> torch.device:
+    if ctx.device == "auto":  # a remote machine: its GPU (NNI sets CUDA_VISIBLE_DEVICES) or its CPU
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(ctx.device)
+
+
+def trial_data_dir(ctx: TrialContext) -> Path | None:
+    """Where this machine keeps the dataset: the context's own folder, or on a remote machine the
+    first configured data root that exists here."""
+    if not ctx.data_dirs:
+        return Path(ctx.data_dir) if ctx.data_dir else None
+    for root in ctx.data_dirs:
+        if not root:
+            return None  # this machine's default data folder
+        if Path(root).is_dir():
+            return Path(root)
+    raise DmnasError(
+        f"machine {socket.gethostname()}: none of the data roots {', '.join(ctx.data_dirs)} exists here; "
+        "set this machine's data_root in the machines file"
+    )
+
+
+def trial_threads(ctx: TrialContext, device: torch.device) -> int:
+    """CPU threads for this trial (0: leave torch's default)."""
+    if ctx.trials_per_machine > 0 and device.type == "cpu":
+        return max(1, (os.cpu_count() or 1) // ctx.trials_per_machine)
+    return ctx.threads
 
 
 def parse_job(job: str) -> tuple[str, int]:
@@ -234,11 +273,17 @@ def run_trial(
     params = dict(params)
     budget = params.pop(BUDGET_KEY, None)
     spec, job_seed = spec_from_params(params)
-    device = torch.device(ctx.device)
-    if ctx.threads > 0:
-        torch.set_num_threads(ctx.threads)
+    device = trial_device(ctx)
+    threads = trial_threads(ctx, device)
+    if threads > 0:
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    data = load_dataset(DataConfig(**ctx.data), Path(ctx.data_dir) if ctx.data_dir else None)
+    data = load_dataset(DataConfig(**ctx.data), trial_data_dir(ctx))
+    if ctx.fingerprint and data.fingerprint != ctx.fingerprint:
+        raise DmnasError(
+            f"machine {socket.gethostname()}: its {data.name} differs from the search's "
+            f"(fingerprint {data.fingerprint}, expected {ctx.fingerprint}); ranks would not be comparable"
+        )
     timings = {"data_load": time.perf_counter() - t0}
     first = ctx.seed if job_seed is None else job_seed
     seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
