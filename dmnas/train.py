@@ -85,9 +85,10 @@ def accuracy(
     was_training = model.training
     model.eval()
     correct = 0
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch].to(device, non_blocking=True)
-        correct += int((model(xb).argmax(1).cpu() == y[start : start + batch]).sum())
+    with torch.no_grad():  # no graph: evaluation is a large share of a short proxy trial
+        for start in range(0, len(x), batch):
+            xb = x[start : start + batch].to(device, non_blocking=True)
+            correct += int((model(xb).argmax(1).cpu() == y[start : start + batch]).sum())
     model.train(was_training)
     return correct / max(1, len(x))
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -388,7 +389,14 @@ def main() -> None:
         record["score"],
         time.perf_counter() - t0,
     )
-    nni.report_final_result(record)
+    nni.report_final_result(record)  # a synchronous HTTP PUT to NNI's trial channel: delivered now
+    # The result is delivered and the record written atomically; what is left is Python's own
+    # shutdown, which takes ~2 s once torch is imported (measured on the 2-core CPU: 1.9-2.2 s vs
+    # 0.15 s without it) and would be charged to every trial. Flush and leave.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
