@@ -234,3 +234,64 @@ def test_search_config_pairs_remote_with_machines(tmp_path: Path) -> None:
     with pytest.raises(DmnasError, match="go together"):
         SearchConfig(**base, machines=tmp_path / "m.yaml").check()
     SearchConfig(**base, training_service="remote", machines=tmp_path / "m.yaml").check()
+
+
+def test_a_dead_manager_is_explained_by_its_last_error(tmp_path: Path) -> None:
+    from dmnas.search.experiment import last_manager_error
+
+    log = tmp_path / "nnimanager.log"
+    log.write_text(
+        "[2026-11-29 04:17:45] INFO (NNIManager) starting\n"
+        "[2026-11-29 04:18:00] ERROR (TrainingServiceCompat) Training srevice initialize failed: "
+        "Error: Unable to start subsystem: sftp\n"
+        "    at AESGCMDecipherBinding.decrypt (crypto.js:1086:26)\n"
+    )
+    assert last_manager_error(log) == (
+        "(TrainingServiceCompat) Training srevice initialize failed: Error: Unable to start subsystem: sftp"
+    )
+    assert last_manager_error(tmp_path / "missing.log") == ""
+
+
+def test_a_bad_machines_file_stops_the_search_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dmnas.cli import main
+
+    m = tmp_path / "m.yaml"
+    m.write_text("machines:\n  - {host: h, user: u, python: /p, password: x}\n")
+    assert main(["search", "--training-service", "remote", "--machines", str(m)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dmnas: error:") and "passwords are not supported" in lines[0]
+
+
+def test_every_unreachable_machine_is_its_own_error_line(
+    tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from dmnas.cli import main
+    from dmnas.search import pipeline
+    from dmnas.search.machines import check_machines
+
+    ports = []
+    for _ in range(2):  # two ports nobody listens on
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    ml = load_machines(
+        write(
+            tmp_path,
+            "machines:\n"
+            + "".join(f"  - {{host: 127.0.0.1, port: {p}, user: u, python: /p, ssh_key_file: {key}}}\n" for p in ports),
+        )
+    )
+    with pytest.raises(DmnasError) as err:
+        check_machines(ml, {"name": "fashion_mnist"}, "fp")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and all(f"u@127.0.0.1:{p}: unreachable" in ln for p, ln in zip(ports, lines, strict=True))
+
+    def fail(cfg, job):  # noqa: ANN001, ANN202
+        raise err.value
+
+    monkeypatch.setattr(pipeline, "run_search", fail)
+    assert main(["search", "--space", "convnet_tiny"]) == 2
+    printed = capsys.readouterr().err.strip().splitlines()
+    assert printed == [f"dmnas: error: {ln}" for ln in lines]
