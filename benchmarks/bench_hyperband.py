@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from run_dmnas import dmnas, exp_id  # noqa: E402
+from run_dmnas import dmnas, exp_id, project_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = ROOT / "benchmarks" / "ground_truth"
@@ -120,14 +120,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = args.workdir.resolve()
-    (work / "home").mkdir(parents=True, exist_ok=True)
-    env = dict(
-        os.environ,
-        DMNAS_WORKDIR=str(work / "experiments"),
-        DMNAS_CACHE=str((args.cache_dir or work / "cache").resolve()),
-        HOME=str(work / "home"),
-        PYTHONUNBUFFERED="1",
-    )
+    env = project_env(work, args.cache_dir)
     state_file = work / "searches.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     for tuner in TUNERS:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from run_dmnas import dmnas, exp_id, report_body  # noqa: E402
+from run_dmnas import dmnas, exp_id, project_env, report_body  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = ROOT / "benchmarks" / "ground_truth"
@@ -51,14 +51,7 @@ def main() -> None:
     args = ap.parse_args()
 
     work = args.workdir.resolve()
-    (work / "home").mkdir(parents=True, exist_ok=True)
-    env = dict(
-        os.environ,
-        DMNAS_WORKDIR=str(work / "experiments"),
-        DMNAS_CACHE=str(work / "cache"),
-        HOME=str(work / "home"),
-        PYTHONUNBUFFERED="1",
-    )
+    env = project_env(work)
     state_file = work / "searches.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     for proxy in args.proxies:

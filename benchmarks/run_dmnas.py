@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def project_env(work: Path, cache: Path | None = None) -> dict[str, str]:
+    """Environment of a benchmark's own dmnas project under ``work``: workdir, DM cache (default
+    ``<work>/cache``) and a HOME of its own (NNI keeps its experiment index in ~/nni-experiments)."""
+    (work / "home").mkdir(parents=True, exist_ok=True)
+    return dict(
+        os.environ,
+        DMNAS_WORKDIR=str(work / "experiments"),
+        DMNAS_CACHE=str((cache or work / "cache").resolve()),
+        HOME=str(work / "home"),
+        PYTHONUNBUFFERED="1",
+    )
 
 
 def dmnas(env: dict[str, str], *args: str) -> tuple[str, float]:
