@@ -30,11 +30,13 @@ TABLE = ROOT / "benchmarks" / "ground_truth"
 PROXIES = ("dm", "random", "early", "synflow", "naswot")
 
 
-def condensation_seconds(cache_dir: Path) -> float | None:
-    """Wall time of the DM set the search used (paid once per dataset, not per architecture)."""
-    times = [json.loads(m.read_text()).get("wall_seconds") for m in cache_dir.glob("*/manifest.json")]
-    times = [t for t in times if t is not None]
-    return max(times) if times else None
+def condensation_seconds(cache_dir: Path, search_dir: Path) -> float | None:
+    """Wall time of the DM set the dm search used (paid once per dataset, not per architecture)."""
+    try:
+        key = json.loads((search_dir / "search.json").read_text())["entry_key"]
+        return json.loads((cache_dir / key / "manifest.json").read_text()).get("wall_seconds")
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def main() -> None:
@@ -114,7 +116,11 @@ def main() -> None:
         "rows": rows,
         "ground_truth": report["ground_truth"],
         "table": {k: table_manifest[k] for k in ("space", "records", "planned", "complete", "recipe_text")},
-        "condensation_seconds": condensation_seconds(work / "cache"),
+        "condensation_seconds": condensation_seconds(
+            work / "cache", work / "experiments" / "searches" / state["dm"]["id"]
+        )
+        if "dm" in state
+        else None,
         "command": "python " + " ".join(sys.argv),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
         "date": dt.datetime.now().isoformat(timespec="seconds"),

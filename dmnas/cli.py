@@ -55,9 +55,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def add_condense_args(p: argparse.ArgumentParser) -> None:
     from .augment import DEFAULT_STRATEGY
+    from .dm import DEFAULT_IPC
 
     g = p.add_argument_group("distribution matching")
-    g.add_argument("--ipc", type=int, default=10, help="synthetic images per class")
+    g.add_argument("--ipc", type=int, default=DEFAULT_IPC, help="synthetic images per class")
     g.add_argument(
         "--iterations", type=int, default=None, help="DM iterations (default: 20000 on CUDA, 100 on CPU)"
     )

@@ -66,7 +66,7 @@ class TrialContext:
     ground_truth_dir: str
     entry_key: str | None = None
     cache_dir: str | None = None
-    ipc: int = 10
+    ipc: int = 50  # images per class of a `random` proxy set (the search sets it: its --ipc)
     reports: int = 5  # intermediate results per trial
     threads: int = 0  # CPU threads per trial (0 = torch's default); oversubscribed OpenMP crawls
     seeds: int = 1  # a proxy score is the mean over seeds seed..seed+seeds-1
