@@ -1,7 +1,7 @@
 """Where a proxy trial's wall time goes: start-up and imports, NNI, data, proxy set, training,
 evaluations, and what NNI adds around the process.
 
-Runs a real ``dmnas search`` (default proxy recipe: DM set, IPC 10, 200 epochs) over the first
+Runs a real ``dmnas search`` (the default proxy recipe: DM set, IPC 50, 40 epochs) over the first
 ``--archs`` architectures of the shipped table's space, one trial at a time so that trials do not
 share the cores, and reads each trial's own ``timings`` (written by the trial) against NNI's
 start-to-end time of the same trial. Or analyses a finished search: ``--search ID --workdir W``.
