@@ -106,19 +106,21 @@ class Setting:
 
 # 20 000 image passes per architecture (one default DM-proxy trial) unless the name says otherwise.
 SETTINGS = (
-    Setting("dm ipc10 200ep (default)", "dm"),
+    Setting("dm ipc10 200ep (old default)", "dm"),
     Setting("random ipc10 200ep", "random"),
     Setting("early 20k passes", "early"),
     Setting("synflow", "synflow"),
     Setting("naswot", "naswot"),
     Setting("dm ipc10 200ep no-aug", "dm", strategy="none"),
-    Setting("dm ipc50 40ep", "dm", ipc=50, epochs=40),
+    Setting("dm ipc50 40ep (default)", "dm", ipc=50, epochs=40),
     Setting("dm ipc10 pool5 200ep", "dm", embed_pool=POOL),
     Setting("dm ipc10 200ep x2 seeds (40k passes)", "dm", seeds=(0, 1)),
     Setting("early 40k passes", "early", early_images=40000),
     Setting("dm ipc1 2000ep", "dm", ipc=1, epochs=2000),
     Setting("random ipc50 40ep", "random", ipc=50, epochs=40),
     Setting("dm ipc10 it400 200ep", "dm", iterations=400),
+    Setting("dm ipc50 40ep x2 seeds (40k passes)", "dm", ipc=50, epochs=40, seeds=(0, 1)),
+    Setting("random ipc50 40ep x2 seeds (40k passes)", "random", ipc=50, epochs=40, seeds=(0, 1)),
 )
 
 
