@@ -430,3 +430,13 @@ def test_hyperband_budgets_are_proxy_epochs_and_rank_by_the_highest() -> None:
     scores, seconds, repeats = proxy_scores(results)
     assert scores == {"a": 0.5, "b": pytest.approx(0.65)}  # a: its 9-epoch score, not the 1-epoch one
     assert seconds == {"a": 10.0, "b": 6.0} and repeats == 1  # every budget's cost counts
+
+
+def test_one_hyperband_iteration_is_sized_as_nni_sizes_its_brackets() -> None:
+    from dmnas.search.experiment import hyperband_iteration_trials
+
+    # R=9, eta=3: s_max=2; brackets of 3 | 5+1 | 9+3+1 configurations
+    assert hyperband_iteration_trials(9, 3) == 3 + 6 + 13
+    # R=40 (the default proxy epochs): 4 | 6+2 | 12+4+1 | 27+9+3+1
+    assert hyperband_iteration_trials(40, 3) == 4 + 8 + 17 + 40
+    assert hyperband_iteration_trials(1, 3) == 1

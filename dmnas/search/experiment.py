@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import sys
 import time
@@ -47,6 +48,20 @@ TUNERS.add(
 # Multi-fidelity: R is the full proxy budget in epochs, so a trial's TRIAL_BUDGET is its epochs
 # (R / eta^s for the early rounds). NNI's Hyperband takes no seed.
 HYPERBAND_ETA = 3
+
+
+def hyperband_iteration_trials(r: int, eta: int = HYPERBAND_ETA) -> int:
+    """Trials in one full Hyperband iteration (every bracket once), as NNI 3.0 sizes them: bracket
+    s in 0..s_max starts n = ceil((s_max+1) eta^s / (s+1)) configurations and keeps floor(n / eta^i)
+    in round i. NNI's Hyperband (parallel mode) never stops by itself -- it starts the next
+    iteration with fresh random configurations -- so this is dmnas's default trial cap for it."""
+    s_max = int(math.floor(math.log(r, eta) + 1e-6)) if r >= 1 else 0
+    total = 0
+    for s in range(s_max + 1):
+        n = math.ceil((s_max + 1) * eta**s / (s + 1) - 1e-6)
+        total += sum(math.floor(n / eta**i + 1e-6) for i in range(s + 1))
+    return total
+
 TUNERS.add(
     "hyperband",
     Tuner(

@@ -263,7 +263,7 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
 
     from ..dm import check_ipc
     from ..pipeline import load_data, obtain_proxy
-    from .experiment import TUNERS, capped_trials, choose_port
+    from .experiment import TUNERS, capped_trials, choose_port, hyperband_iteration_trials
     from .ground_truth import GroundTruthStore
     from .space import check_fits, load_space
     from .trial import TrialContext
@@ -280,8 +280,10 @@ def run_search(cfg: SearchConfig, job: ProxyJob | None) -> str:
         machines = load_machines(cfg.machines)
     table = table_store(cfg.table)
     device = job.device
+    # Without --max-trials: the grid's size, one Hyperband iteration, or 20 for the other tuners.
+    default_trials = hyperband_iteration_trials(cfg.proxy_recipe.epochs) if tuner.budgeted else 20
     max_trials = capped_trials(
-        tuner, cfg.max_trials if cfg.max_trials or tuner.exhaustive else 20, space.size
+        tuner, cfg.max_trials if cfg.max_trials or tuner.exhaustive else default_trials, space.size
     )
     port = choose_port(cfg.port)
     if port != cfg.port:
