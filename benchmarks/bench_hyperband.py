@@ -80,8 +80,10 @@ def summarise(tuner: str, work: Path, sid: str, wall: float, report_row: dict[st
     # The winner is known once its deciding trial (at its highest budget) has finished.
     deciding = [t for t in trials if t["record"]["arch"] == winner and int(t["record"].get("budget_epochs") or 0) == top.get(winner)]
     t_win = min((ends.get(t["trial_id"], 0) for t in deciding), default=None)
-    before = [t for t in trials if t_win is not None and ends.get(t["trial_id"], 0) <= t_win]
-    passes = lambda ts: sum(int(t["record"]["images"]) * int(t["record"].get("budget_epochs") or 0) for t in ts)  # noqa: E731
+    # A grid's ranking (and so its pick) is final only when its last trial ends, whatever the order.
+    before = trials if tuner == "grid" else [t for t in trials if t_win is not None and ends.get(t["trial_id"], 0) <= t_win]
+    epochs = json.loads((work / "experiments" / "searches" / sid / "search.json").read_text())["trial_recipe"]["epochs"]
+    passes = lambda ts: sum(int(t["record"]["images"]) * int(t["record"].get("budget_epochs") or epochs) for t in ts)  # noqa: E731
     rho_all, n_all = spearman(scores, truth)
     rho_full, n_full = spearman(at_full, truth)
     return {
@@ -97,7 +99,7 @@ def summarise(tuner: str, work: Path, sid: str, wall: float, report_row: dict[st
         "search_wall_seconds": round(wall, 1),
         "winner": winner,
         "winner_full_acc": report_row["confirmation"]["winner_full_acc"],
-        "regret": report_row["confirmation"]["regret"],
+        "regret_pts": None if report_row["confirmation"]["regret"] is None else 100 * report_row["confirmation"]["regret"],
         "train_seconds_to_winner": round(sum(float(t["record"]["train_seconds"]) for t in before), 1),
         "image_passes_to_winner": passes(before),
         "spearman_all": rho_all,
@@ -168,9 +170,9 @@ def main() -> None:
         ("trials", "trials"), ("architectures", "architectures ranked"), ("at_full_budget", "of them at the full budget"),
         ("train_seconds", "proxy training seconds, all trials"), ("image_passes", "image passes, all trials"),
         ("nni_trial_seconds", "NNI trial seconds (start to end), all trials"), ("search_wall_seconds", "search wall seconds"),
-        ("train_seconds_to_winner", "training seconds until the winner's deciding trial ended"),
+        ("train_seconds_to_winner", "training seconds until the pick was known (grid: all of them)"),
         ("image_passes_to_winner", "image passes until then"), ("winner", "confirmed winner (top 3 on the table)"),
-        ("regret", "regret (points)"), ("spearman_all", "Spearman, every architecture ranked (n)"),
+        ("regret_pts", "regret (points)"), ("spearman_all", "Spearman, every architecture ranked (n)"),
         ("spearman_full_budget", "Spearman, only those at the full budget (n)"),
     ]  # fmt: skip
     md = [
