@@ -314,9 +314,9 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     killer.join(timeout=10)
     assert killed and proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 succeeded, 1 failed" in proc.stdout
-    results = json.loads(
-        next((Path(nni_env["DMNAS_WORKDIR"]) / "searches").glob("*/results.json")).read_text()
-    )
+    # the search's own folder: `<id>-gt` beside it holds the confirmation runs' results
+    exp_id = proc.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    results = json.loads((Path(nni_env["DMNAS_WORKDIR"]) / "searches" / exp_id / "results.json").read_text())
     # NNI's local service usually labels a SIGKILLed trial USER_CANCELED, but under load it was
     # seen labelled SUCCEEDED (its wrapper exited 0): either way it has no result, and dmnas counts
     # it as failed.
