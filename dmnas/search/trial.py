@@ -24,6 +24,7 @@ from ..atomic import write_json_atomic
 from ..errors import DmnasError
 from ..cache import Cache
 from ..data import DataConfig, load_dataset
+from ..dm import DEFAULT_IPC
 from ..evaluate import random_subset
 from ..registry import Registry
 from ..models import ConvNetSpec, build_convnet, count_parameters, parse_arch
@@ -66,7 +67,7 @@ class TrialContext:
     ground_truth_dir: str
     entry_key: str | None = None
     cache_dir: str | None = None
-    ipc: int = 50  # images per class of a `random` proxy set (the search sets it: its --ipc)
+    ipc: int = DEFAULT_IPC  # images per class of a `random` proxy set (the search sets it: its --ipc)
     reports: int = 5  # intermediate results per trial
     threads: int = 0  # CPU threads per trial (0 = torch's default); oversubscribed OpenMP crawls
     seeds: int = 1  # a proxy score is the mean over seeds seed..seed+seeds-1
