@@ -3,6 +3,7 @@ import torch
 
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, build_convnet, count_parameters, grid_specs, parse_arch
+from dmnas.train import CPU_EVAL_BATCH, CUDA_EVAL_BATCH, accuracy, eval_batch
 
 GRID = list(grid_specs())
 
@@ -64,3 +65,16 @@ def test_parameter_count_grows_with_width() -> None:
     small = count_parameters(build_convnet(ConvNetSpec(width=32), (3, 32, 32), 10))
     large = count_parameters(build_convnet(ConvNetSpec(width=64), (3, 32, 32), 10))
     assert large > small
+
+
+def test_accuracy_does_not_depend_on_the_evaluation_batch() -> None:
+    # The CPU default batch (256) differs from CUDA's (1024) for speed only.
+    spec = parse_arch("d2_w8_relu_batchnorm_avgpooling")
+    model = build_convnet(spec, (1, 12, 12), 3, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(600, 1, 12, 12, generator=g), torch.randint(0, 3, (600,), generator=g)
+    cpu = torch.device("cpu")
+    assert eval_batch(cpu) == CPU_EVAL_BATCH and eval_batch(torch.device("cuda")) == CUDA_EVAL_BATCH
+    accs = {b: accuracy(model, x, y, cpu, batch=b) for b in (7, 256, 1024)}
+    assert len(set(accs.values())) == 1 and accuracy(model, x, y, cpu) == accs[256]
+    assert model.training  # the mode is restored
