@@ -495,7 +495,10 @@ def search_config(args: argparse.Namespace, job):  # noqa: ANN001, ANN201 - Sear
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .search.pipeline import run_search
+    from .search.space import load_space
 
+    if not args.resume:
+        load_space(args.space)  # a mistyped space fails before anything about the proxy is said
     job = None if args.resume else proxy_job(args)  # a resumed search reuses its own proxy set
     run_search(search_config(args, job), job)
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,22 @@ def test_unknown_space_lists_available() -> None:
         match="available: convnet_bench, convnet_bench48, convnet_grid, convnet_small, convnet_tiny",
     ):
         load_space("nasbench")
+
+
+def test_a_mistyped_space_is_the_only_line_even_with_the_default_dm_proxy(tmp_path: Path) -> None:
+    # The default proxy logs its CPU iteration budget; a bad space must fail before that is said.
+    proc = subprocess.run(
+        [sys.executable, "-m", "dmnas", "search", "--space", "nasbench"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "dmnas: error: unknown search space 'nasbench'; available: convnet_bench, convnet_bench48, "
+        "convnet_grid, convnet_small, convnet_tiny (or a file path)"
+    ]
 
 
 def test_spec_from_params_accepts_fields_a_name_or_a_job() -> None:
