@@ -363,7 +363,10 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
     s.add_argument(
-        "--max-trials", type=int, default=None, help="default: the whole space (grid) / 20 (other tuners)"
+        "--max-trials",
+        type=int,
+        default=None,
+        help="default: the whole space (grid) / one iteration (hyperband, bohb) / 20 (other tuners)",
     )
     s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h")
     s.add_argument("--concurrency", type=int, default=1, help="trials at once")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -414,6 +415,26 @@ def test_resume_refuses_unknown_searches_and_non_grid_tuners(tmp_path: Path) -> 
     (folder / "trials" / "a__t1.json").write_text(json.dumps({"arch": "a", "score": 0.5, "trial_id": "t1"}))
     (folder / "trials" / "b__t2.json").write_text('{"arch": "b", "sco')
     assert list(recorded_trials(folder)) == ["a"]
+
+
+def test_a_tuner_without_its_packages_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from dmnas.search.experiment import TUNERS
+    from dmnas.search.pipeline import SearchConfig
+
+    assert TUNERS.get("bohb").requires == ("ConfigSpace", "statsmodels") and TUNERS.get("bohb").cycles
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ConfigSpace" else real(name, *a))
+    cfg = SearchConfig(
+        space="convnet_tiny", proxy="dm", proxy_recipe=TrainRecipe(), full_recipe=TrainRecipe(), workdir=tmp_path
+    )
+    with pytest.raises(DmnasError, match=r"^--tuner bohb needs ConfigSpace, which is not installed: pip install "
+                       r"ConfigSpace \(or dmnas\[bohb\]\)$"):
+        replace(cfg, tuner="bohb").check()
+    replace(cfg, tuner="hyperband").check()  # NNI's own Hyperband needs nothing more
 
 
 def test_hyperband_budgets_are_proxy_epochs_and_rank_by_the_highest() -> None:

@@ -8,6 +8,7 @@ trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -32,6 +33,13 @@ class Tuner:
     exhaustive: bool = False  # a grid: never ask for more trials than it holds
     budgeted: bool = False  # hands each trial a TRIAL_BUDGET (proxy epochs, at most the max budget)
     class_name: str | None = None  # a tuner of dmnas's own (dmnas.search.tuners) instead of NNI's built-in
+    # Hyperband-style tuners start a new iteration after the last: only the trial cap ends them, and
+    # their "no more trials" while a round waits for its last results is a pause, not the end.
+    cycles: bool = False
+    requires: tuple[str, ...] = ()  # modules NNI's tuner process imports beyond NNI's own
+
+    def missing(self) -> list[str]:
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
 
 TUNERS: Registry[Tuner] = Registry("tuner")
@@ -74,6 +82,26 @@ TUNERS.add(
         },
         budgeted=True,
         class_name="dmnas.search.tuners.FixedHyperband",  # NNI 3.0's own crashes on the first metric
+        cycles=True,
+    ),
+)
+# BOHB: Hyperband's brackets, with new configurations drawn from a density model of the good ones
+# at the largest budget with enough results instead of uniformly. Same budgets and iteration size.
+TUNERS.add(
+    "bohb",
+    Tuner(
+        "BOHB",
+        lambda seed, n, r: {
+            "optimize_mode": "maximize",
+            "min_budget": 1,
+            "max_budget": r,
+            "eta": HYPERBAND_ETA,
+            "seed": seed,
+        },
+        budgeted=True,
+        class_name="dmnas.search.tuner_bohb.FixedBOHB",
+        cycles=True,
+        requires=("ConfigSpace", "statsmodels"),
     ),
 )
 
@@ -389,7 +417,9 @@ def run_experiment(
                 break
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
-            if tuner_exhausted(status, stats, int(exp.get_experiment_profile().get("nextSequenceId", 0))):
+            if not tuner.cycles and tuner_exhausted(
+                status, stats, int(exp.get_experiment_profile().get("nextSequenceId", 0))
+            ):
                 status = "DONE"  # every trial the tuner could give has finished
                 break
             if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:

@@ -145,6 +145,13 @@ class SearchConfig:
             raise DmnasError("--training-service remote and --machines FILE go together")
         from .experiment import TUNERS
 
+        missing = TUNERS.get(self.tuner).missing()
+        if missing:
+            raise DmnasError(
+                f"--tuner {self.tuner} needs {' and '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                f"pip install {' '.join(missing)} (or dmnas[{self.tuner}])"
+            )
         if TUNERS.get(self.tuner).budgeted and self.proxy not in BUDGETED_PROXIES:
             raise DmnasError(
                 f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
