@@ -424,7 +424,10 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
         help="also score proxy trials on the test split (full-data trials always are)",
     )
     s.add_argument(
-        "--trial-seed", type=int, default=0, help="seed of every trial's initialisation and batches"
+        "--trial-seed",
+        type=int,
+        default=0,
+        help="seed of every trial's initialisation and batches, and of the random, TPE and BOHB tuners",
     )
     s.add_argument(
         "--resume",
