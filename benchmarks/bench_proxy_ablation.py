@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -49,6 +51,7 @@ from dmnas.cache import Cache, cache_key  # noqa: E402
 from dmnas.data import DataConfig, load_dataset  # noqa: E402
 from dmnas.dm import CondenseConfig, RunOptions, default_real_chunk  # noqa: E402
 from dmnas.models import parse_arch  # noqa: E402
+from dmnas.search.correlation import spearman  # noqa: E402
 from dmnas.search.ground_truth import GroundTruthStore, merged, recipe_key  # noqa: E402
 from dmnas.search.report import GroundTruth, ProxyScores, build_rows, ceiling_of, markdown  # noqa: E402
 from dmnas.search.zero_cost import ZERO_COST  # noqa: E402
@@ -226,6 +229,20 @@ def load_scores(setting: Setting, archs: list[str], work: Path) -> ProxyScores |
     return ProxyScores(setting.name, slug(setting), setting.proxy, scores, seconds, setting.image_passes, 0)
 
 
+def seed_agreement(setting: Setting, archs: list[str], work: Path) -> tuple[float, int] | None:
+    """Spearman between a multi-seed setting's first two seeds: how repeatable the proxy itself is."""
+    if len(setting.seeds) < 2:
+        return None
+    pairs = [
+        [json.loads(record_path(work, setting, a, k).read_text())["score"] for k in setting.seeds[:2]]
+        for a in archs
+        if all(record_path(work, setting, a, k).exists() for k in setting.seeds[:2])
+    ]
+    if len(pairs) < 3:
+        return None
+    return spearman(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))[0], len(pairs)
+
+
 def table_truth(table: Path) -> tuple[GroundTruth, list[str]]:
     manifest = json.loads((table / "table.json").read_text())
     recipe = TrainRecipe(**manifest["recipe"])
@@ -314,6 +331,7 @@ def report(
                 "image_passes_per_arch": s.image_passes * len(s.seeds),
                 "seconds_per_arch": r.seconds_per_arch,
                 "condensation_seconds": condensation_seconds(s, cache),
+                "proxy_seed_spearman": seed_agreement(s, archs, args.work),
                 "scores": r.scores.scores,
             }
         )
@@ -346,6 +364,15 @@ def report(
         ),
         "- image passes per architecture: "
         + ", ".join(f"{r['setting']['name']}: {r['image_passes_per_arch']}" for r in out_rows),
+        "- the proxy's own repeatability (Spearman between its seed 0 and seed 1 scores, n): "
+        + (
+            ", ".join(
+                f"{r['setting']['name']}: {r['proxy_seed_spearman'][0]:.3f} (n={r['proxy_seed_spearman'][1]})"
+                for r in out_rows
+                if r["proxy_seed_spearman"] is not None
+            )
+            or "no two-seed row"
+        ),
         f"- not run (yet): {', '.join(missing) or 'none'}",
         "",
         markdown(rows, truth, 3).split("\n", 2)[2],
