@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,20 @@ def test_report_estimates_only_from_the_unbiased_sample_and_confirms_apart(tmp_p
         assert paths[key].read_bytes()[:4] == b"\x89PNG", key
     for key in ("scatter_0_svg", "proxies_svg"):
         assert paths[key].read_text().lstrip().startswith("<?xml"), key
+
+
+def test_a_tuner_that_visited_part_of_the_space_is_charged_against_the_whole_space() -> None:
+    # Hyperband, BOHB or TPE visit a subset; the best architecture may be one they never trained.
+    truth = _truth()
+    visited = {a: v for a, v in truth.mean.items() if a >= "a05"}  # a00..a04 (the best) unvisited
+    space = frozenset(truth.mean) | {"never_trained_on_full_data"}
+    partial = ProxyScores("dm", "e", "dm", visited, dict.fromkeys(visited, 1.0), 10, 0)
+    rows = build_rows([partial, replace(partial, space=space)], truth, confirm_k=3)
+    assert rows[0].confirm.best_known == "a05" and rows[0].confirm.regret == 0.0  # only what it saw
+    assert rows[1].confirm.best_known == "a00" and rows[1].confirm.n_known == 14
+    assert rows[1].confirm.winner == "a05"
+    assert rows[1].confirm.regret == pytest.approx(truth.mean["a00"] - truth.mean["a05"]) and rows[1].confirm.regret > 0.04
+    assert rows[0].estimate.n == rows[1].estimate.n == 9  # estimates: still only what it scored
 
 
 def test_report_without_unbiased_sample_says_so() -> None:

@@ -840,6 +840,18 @@ def ground_truth_for(
     )
 
 
+def space_architectures(space: str) -> frozenset[str]:
+    """The names in a search's space; empty when the space file is gone (then only what the
+    search scored is known to belong to it)."""
+    from .space import load_space
+
+    try:
+        return frozenset(spec.name for spec in load_space(space).specs())
+    except (DmnasError, OSError) as err:
+        log.warning("space %s of the search cannot be read (%s): regret counts only scored architectures", space, err)
+        return frozenset()
+
+
 def make_report(
     ids: list[str],
     workdir: Path,
@@ -874,13 +886,14 @@ def make_report(
                 recs[0]["images"] if recs else 0,
                 results["failed"],
                 repeats,
+                space_architectures(meta["space"]),
             )
         )
         if repeats:
             print(
                 f"search {meta['id']}: {repeats} architectures were scored more than once; their scores are averaged"
             )
-    archs = set().union(*(p.scores for p in proxies))
+    archs = set().union(*(p.scores.keys() | p.space for p in proxies))
     truth = ground_truth_for(
         loaded,
         workdir,

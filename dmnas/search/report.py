@@ -30,6 +30,10 @@ class ProxyScores:
     images: int
     failed: int
     repeats: int = 0  # architectures a tuner scored more than once (their scores are averaged)
+    # Every architecture of the searched space. A tuner that visits only part of it (hyperband,
+    # bohb, tpe, ...) is charged its regret against the best known anywhere in the space, not
+    # only among what it visited. Empty: only the scored architectures are known to be in it.
+    space: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def build_rows(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, s
             if names
             else None
         )
-        known = {a: mean[a] for a in p.scores if a in mean}
+        known = {a: mean[a] for a in p.scores.keys() | p.space if a in mean}
         secs = list(p.seconds.values())
         rows.append(
             Row(
