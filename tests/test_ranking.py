@@ -250,6 +250,22 @@ def test_a_tuner_that_visited_part_of_the_space_is_charged_against_the_whole_spa
     assert rows[0].estimate.n == rows[1].estimate.n == 9  # estimates: still only what it scored
 
 
+@pytest.mark.parametrize("tuner, unbiased", [("grid", {"a0", "a1"}), ("random", {"a0", "a1"}), ("tpe", set())])
+def test_a_full_data_search_is_an_unbiased_sample_only_of_what_it_trained_blindly(
+    tmp_path: Path, tuner: str, unbiased: set[str]
+) -> None:
+    from dmnas.search.pipeline import ground_truth_for
+
+    recipe = TrainRecipe(epochs=2, schedule="cosine", strategy="none")
+    store = GroundTruthStore(tmp_path / "ground_truth")
+    for i in range(4):  # a2, a3: trained by another search (e.g. confirmation), not by this one
+        store.put("fp", f"a{i}", recipe, 0, {"val_acc": 0.5 + i / 100})
+    meta = {"id": "s1", "proxy": "full", "tuner": tuner, "fingerprint": "fp", "full_recipe": recipe.to_dict()}
+    results = {"trials": [{"record": {"arch": "a0"}}, {"record": {"arch": "a1"}}, {"record": None}]}
+    truth = ground_truth_for([(meta, results)], tmp_path, None, recipe, {"a0", "a1", "a2", "a3"}, 100)
+    assert set(truth.per_seed) == {"a0", "a1", "a2", "a3"} and set(truth.unbiased) == unbiased
+
+
 def test_report_without_unbiased_sample_says_so() -> None:
     truth = GroundTruth({"a": {0: 0.5}}, frozenset(), "r", "k", 10, {})
     rows = build_rows([ProxyScores("dm", "e", "dm", {"a": 0.1}, {"a": 1.0}, 1, 0)], truth, 3)

@@ -792,6 +792,9 @@ def _label(meta: dict[str, Any]) -> str:
     return f"{proxy} {detail}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
 
 
+UNBIASED_TUNERS = ("grid", "random")
+
+
 def ground_truth_for(
     loaded: list[tuple[dict[str, Any], dict[str, Any]]],
     workdir: Path,
@@ -824,15 +827,22 @@ def ground_truth_for(
         if from_table:
             sources[f"table {tstore.root}"] = len(from_table)
         unbiased |= from_table
-    for meta, _ in loaded:
+    for meta, results in loaded:
         plan_file = workdir / "searches" / meta["id"] / "ground_truth_plan.json"
         if plan_file.exists():
             planned = set(json.loads(plan_file.read_text())["sample"]) & known
             sources[f"search {meta['id']} sample"] = len(planned)
             unbiased |= planned
-        if meta["proxy"] == "full" and TrainRecipe(**meta["full_recipe"]) == full_recipe:
-            census = known & archs
-            sources[f"search {meta['id']} (every architecture)"] = len(census)
+        # A full-data search is an unbiased sample only if its tuner chose without looking at
+        # scores (the grid: all of them; random: uniform draws), and only of what it trained.
+        if (
+            meta["proxy"] == "full"
+            and meta.get("tuner", "grid") in UNBIASED_TUNERS
+            and TrainRecipe(**meta["full_recipe"]) == full_recipe
+        ):
+            census = known & {t["record"]["arch"] for t in results["trials"] if t["record"]}
+            drawn = "every architecture" if meta.get("tuner", "grid") == "grid" else "uniform draws"
+            sources[f"search {meta['id']} ({drawn})"] = len(census)
             unbiased |= census
     per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
     return GroundTruth(
