@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import urllib.request
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +15,7 @@ import pytest
 pytest.importorskip("nni")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
 
-from dmnas.search.experiment import ExperimentSettings, choose_port, run_experiment  # noqa: E402
+from dmnas.search.experiment import TUNERS, ExperimentSettings, choose_port, run_experiment  # noqa: E402
 from dmnas.search.space import load_space  # noqa: E402
 from dmnas.search.trial import TrialContext  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
@@ -429,7 +428,7 @@ def test_a_killed_search_resumes_without_training_again(nni_env: dict[str, str],
         pytest.param(
             "bohb",
             11,
-            marks=pytest.mark.skipif(find_spec("ConfigSpace") is None, reason="pip install 'dmnas[bohb]'"),
+            marks=pytest.mark.skipif(bool(TUNERS.get("bohb").missing()), reason="pip install 'dmnas[bohb]'"),
         ),
     ],
 )

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import types
 import warnings
-from importlib.util import find_spec
 from typing import Any, Callable
 
 import nni
 import nni.runtime.msg_dispatcher_base as dispatcher_base
 import pytest
 
-from dmnas.search.experiment import hyperband_iteration_trials
+from dmnas.search.experiment import TUNERS, hyperband_iteration_trials
 
 needs_bohb = pytest.mark.skipif(
-    find_spec("ConfigSpace") is None or find_spec("statsmodels") is None,
-    reason="needs NNI's bohb extra: pip install 'dmnas[bohb]'",
+    bool(TUNERS.get("bohb").missing()), reason="needs NNI's bohb extra: pip install 'dmnas[bohb]'"
 )
 
 

@@ -145,14 +145,15 @@ class SearchConfig:
             raise DmnasError("--training-service remote and --machines FILE go together")
         from .experiment import TUNERS
 
-        missing = TUNERS.get(self.tuner).missing()
+        tuner = TUNERS.get(self.tuner)
+        missing = tuner.missing()
         if missing:
             raise DmnasError(
                 f"--tuner {self.tuner} needs {' and '.join(missing)}, which "
                 f"{'is' if len(missing) == 1 else 'are'} not installed: "
                 f"pip install {' '.join(missing)} (or dmnas[{self.tuner}])"
             )
-        if TUNERS.get(self.tuner).budgeted and self.proxy not in BUDGETED_PROXIES:
+        if tuner.budgeted and self.proxy not in BUDGETED_PROXIES:
             raise DmnasError(
                 f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
                 f"{' or '.join(BUDGETED_PROXIES)}, not {self.proxy}"
@@ -835,13 +836,10 @@ def ground_truth_for(
             unbiased |= planned
         # A full-data search is an unbiased sample only if its tuner chose without looking at
         # scores (the grid: all of them; random: uniform draws), and only of what it trained.
-        if (
-            meta["proxy"] == "full"
-            and meta.get("tuner", "grid") in UNBIASED_TUNERS
-            and TrainRecipe(**meta["full_recipe"]) == full_recipe
-        ):
+        tuner = meta.get("tuner", "grid")
+        if meta["proxy"] == "full" and tuner in UNBIASED_TUNERS and TrainRecipe(**meta["full_recipe"]) == full_recipe:
             census = known & {t["record"]["arch"] for t in results["trials"] if t["record"]}
-            drawn = "every architecture" if meta.get("tuner", "grid") == "grid" else "uniform draws"
+            drawn = "every architecture" if tuner == "grid" else "uniform draws"
             sources[f"search {meta['id']} ({drawn})"] = len(census)
             unbiased |= census
     per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
