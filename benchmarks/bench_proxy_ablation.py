@@ -22,7 +22,7 @@ Writes ``benchmarks/results/proxy_ablation.{json,md}``. The same settings agains
 --exclude``), to check a setting chosen on the shipped table on ground truth it was not chosen on:
 
     cd benchmarks && OMP_NUM_THREADS=1 ../.venv/bin/python bench_proxy_ablation.py \
-        --table ground_truth_heldout --out proxy_ablation_heldout --only "dm ipc10 200ep (default)" ...
+        --table ground_truth_heldout --out proxy_ablation_heldout --only "dm ipc50 40ep it50 (default)" ...
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ class Setting:
     ipc: int = 10
     epochs: int = 200
     strategy: str = STRATEGY  # proxy training augmentation ("none" = off)
-    iterations: int = 100  # DM iterations (the CPU default)
+    # DM iterations. 100 was the CPU default until the `it50` row below made it 50; the field keeps
+    # 100 so that the records (keyed by every field) of the rows that ran at 100 stay theirs.
+    iterations: int = 100
     embed_pool: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     early_images: int = 20000  # image passes of an early-stopped full-data run
@@ -115,7 +117,7 @@ SETTINGS = (
     Setting("synflow", "synflow"),
     Setting("naswot", "naswot"),
     Setting("dm ipc10 200ep no-aug", "dm", strategy="none"),
-    Setting("dm ipc50 40ep (default)", "dm", ipc=50, epochs=40),
+    Setting("dm ipc50 40ep it100 (previous default)", "dm", ipc=50, epochs=40),
     Setting("dm ipc10 pool5 200ep", "dm", embed_pool=POOL),
     Setting("dm ipc10 200ep x2 seeds (40k passes)", "dm", seeds=(0, 1)),
     Setting("early 40k passes", "early", early_images=40000),
@@ -124,8 +126,10 @@ SETTINGS = (
     Setting("dm ipc10 it400 200ep", "dm", iterations=400),
     Setting("dm ipc50 40ep x2 seeds (40k passes)", "dm", ipc=50, epochs=40, seeds=(0, 1)),
     Setting("random ipc50 40ep x2 seeds (40k passes)", "random", ipc=50, epochs=40, seeds=(0, 1)),
-    # Half the CPU condensation of the default: would bring the README pipeline near 15 minutes.
-    Setting("dm ipc50 40ep it50", "dm", ipc=50, epochs=40, iterations=50),
+    # Half the CPU condensation of 100 iterations: brings the README pipeline near 15 minutes.
+    Setting("dm ipc50 40ep it50 (default)", "dm", ipc=50, epochs=40, iterations=50),
+    # The CPU default of 50 iterations also applies to `--ipc 10`: is that still as good as 100?
+    Setting("dm ipc10 200ep it50", "dm", iterations=50),
 )
 
 

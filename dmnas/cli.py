@@ -55,12 +55,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def add_condense_args(p: argparse.ArgumentParser) -> None:
     from .augment import DEFAULT_STRATEGY
-    from .dm import DEFAULT_IPC
+    from .dm import CPU_ITERATIONS, CUDA_ITERATIONS, DEFAULT_IPC
 
     g = p.add_argument_group("distribution matching")
     g.add_argument("--ipc", type=int, default=DEFAULT_IPC, help="synthetic images per class")
     g.add_argument(
-        "--iterations", type=int, default=None, help="DM iterations (default: 20000 on CUDA, 100 on CPU)"
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"DM iterations (default: {CUDA_ITERATIONS} on CUDA, {CPU_ITERATIONS} on CPU)",
     )
     g.add_argument(
         "--init",

@@ -172,3 +172,19 @@ def test_pool_loss_is_relative_to_each_networks_feature_scale(tiny_data) -> None
     state = condense(tiny_data, replace(TINY, iterations=20, embed_pool=pool, strategy="none"))
     assert all(torch.isfinite(torch.tensor(state.losses)))
     assert float(state.images.abs().max()) < 50 * float(tiny_data.train_x.abs().max())
+
+
+def test_device_defaults_reach_the_cli_config() -> None:
+    """No --iterations: the device's default, compiled on a CPU (the measured default clears the
+    compile threshold); an explicit small count is kept and runs eager."""
+    from dmnas.cli import COMPILE_MIN_ITERATIONS, build_parser, condense_config, run_options
+    from dmnas.dm import CPU_ITERATIONS, CUDA_ITERATIONS
+
+    args = build_parser(["condense"]).parse_args(["condense"])
+    assert condense_config(args, "cpu").iterations == CPU_ITERATIONS
+    assert condense_config(args, "cuda").iterations == CUDA_ITERATIONS
+    assert CPU_ITERATIONS >= COMPILE_MIN_ITERATIONS
+    assert run_options(args, "cpu", CPU_ITERATIONS).compile
+    small = build_parser(["condense"]).parse_args(["condense", "--iterations", "7"])
+    assert condense_config(small, "cpu").iterations == 7
+    assert not run_options(small, "cpu", 7).compile
