@@ -430,7 +430,7 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
         "--trial-seed",
         type=int,
         default=0,
-        help="seed of every trial's initialisation and batches, and of the random, TPE and BOHB tuners",
+        help="seed of every trial's initialisation and batches, and of the random, TPE, Hyperband and BOHB tuners",
     )
     s.add_argument(
         "--resume",

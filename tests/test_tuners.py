@@ -26,7 +26,7 @@ def bohb(seed: int = 0) -> Any:
 def hyperband(seed: int = 0) -> Any:
     from dmnas.search.tuners import FixedHyperband
 
-    return FixedHyperband(optimize_mode="maximize", R=40, eta=3, exec_mode="parallelism")
+    return FixedHyperband(seed=seed, optimize_mode="maximize", R=40, eta=3, exec_mode="parallelism")
 
 SPACE = {"arch": {"_type": "choice", "_value": [f"a{i:02d}" for i in range(30)]}}
 
@@ -103,10 +103,11 @@ def test_bohb_files_each_result_under_its_own_budget(monkeypatch: pytest.MonkeyP
     assert driver.next_trial()["parameter_id"].startswith("3_0_")
 
 
-@needs_bohb
-def test_bohb_is_reproducible_with_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("make", [pytest.param(bohb, marks=needs_bohb), hyperband], ids=["bohb", "hyperband"])
+def test_tuner_is_reproducible_with_its_seed(monkeypatch: pytest.MonkeyPatch, make: Callable[[int], Any]) -> None:
+    # NNI's own Hyperband and BOHB take no seed: every run proposes other architectures.
     def proposals(seed: int) -> list[str]:
-        return [r["parameters"]["arch"] for r in run_iteration(Driver(monkeypatch, bohb, seed))]
+        return [r["parameters"]["arch"] for r in run_iteration(Driver(monkeypatch, make, seed))]
 
     first = proposals(0)
     assert proposals(0) == first

@@ -54,7 +54,7 @@ TUNERS.add(
     ),
 )
 # Multi-fidelity: R is the full proxy budget in epochs, so a trial's TRIAL_BUDGET is its epochs
-# (R / eta^s for the early rounds). NNI's Hyperband takes no seed.
+# (R / eta^s for the early rounds). NNI's Hyperband takes no seed; dmnas's subclass does.
 HYPERBAND_ETA = 3
 
 
@@ -79,6 +79,7 @@ TUNERS.add(
             "R": r,
             "eta": HYPERBAND_ETA,
             "exec_mode": "parallelism",
+            "seed": seed,
         },
         budgeted=True,
         class_name="dmnas.search.tuners.FixedHyperband",  # NNI 3.0's own crashes on the first metric

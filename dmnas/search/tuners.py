@@ -20,6 +20,7 @@ import math
 from typing import Any, Callable
 
 import nni
+import numpy as np
 from nni.algorithms.hpo.hyperband_advisor import Hyperband
 from nni.utils import OptimizeMode
 
@@ -44,7 +45,19 @@ def rank_unscored_last(
 
 
 class FixedHyperband(Hyperband):
-    """NNI's Hyperband with its string ids and failed trials handled (see the module docstring)."""
+    """NNI's Hyperband with its string ids and failed trials handled (see the module docstring),
+    and a seed: NNI's draws its configurations from an unseeded ``np.random.RandomState()``, so
+    two runs of the same search trained different architectures. The generator is seeded where
+    NNI creates it; with concurrency > 1 the order in which trials finish still varies."""
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+
+    def handle_update_search_space(self, data: object) -> None:
+        super().handle_update_search_space(data)
+        if self.seed is not None:
+            self.random_state = np.random.RandomState(self.seed)
 
     def is_created_in_previous_exp(self, param_id: object) -> bool:
         return created_in_previous_exp(param_id, super().is_created_in_previous_exp)
