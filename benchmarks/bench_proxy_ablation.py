@@ -132,6 +132,8 @@ SETTINGS = (
     Setting("dm ipc10 200ep it50", "dm", iterations=50),
     # The trend at the default IPC: 50 and 100 iterations ranked alike; does 200 move it?
     Setting("dm ipc50 40ep it200", "dm", ipc=50, epochs=40, iterations=200),
+    # The pool at the default setting (its IPC 10 row's first try diverged before the relative loss).
+    Setting("dm ipc50 40ep pool5 it50", "dm", ipc=50, epochs=40, iterations=50, embed_pool=POOL),
 )
 
 
