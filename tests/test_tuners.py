@@ -28,6 +28,12 @@ def hyperband(seed: int = 0) -> Any:
 
     return FixedHyperband(seed=seed, optimize_mode="maximize", R=40, eta=3, exec_mode="parallelism")
 
+
+# Both of dmnas's multi-fidelity tuners, as the ``make`` argument of a test.
+each_tuner = pytest.mark.parametrize(
+    "make", [pytest.param(bohb, marks=needs_bohb), hyperband], ids=["bohb", "hyperband"]
+)
+
 SPACE = {"arch": {"_type": "choice", "_value": [f"a{i:02d}" for i in range(30)]}}
 
 
@@ -103,7 +109,7 @@ def test_bohb_files_each_result_under_its_own_budget(monkeypatch: pytest.MonkeyP
     assert driver.next_trial()["parameter_id"].startswith("3_0_")
 
 
-@pytest.mark.parametrize("make", [pytest.param(bohb, marks=needs_bohb), hyperband], ids=["bohb", "hyperband"])
+@each_tuner
 def test_tuner_is_reproducible_with_its_seed(monkeypatch: pytest.MonkeyPatch, make: Callable[[int], Any]) -> None:
     # NNI's own Hyperband and BOHB take no seed: every run proposes other architectures.
     def proposals(seed: int) -> list[str]:
@@ -114,7 +120,7 @@ def test_tuner_is_reproducible_with_its_seed(monkeypatch: pytest.MonkeyPatch, ma
     assert proposals(1) != first
 
 
-@pytest.mark.parametrize("make", [pytest.param(bohb, marks=needs_bohb), hyperband], ids=["bohb", "hyperband"])
+@each_tuner
 def test_trials_failing_before_their_result_do_not_kill_the_tuner(
     monkeypatch: pytest.MonkeyPatch, make: Callable[[int], Any]
 ) -> None:
