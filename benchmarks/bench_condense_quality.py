@@ -26,8 +26,9 @@ import torch
 
 from dmnas.augment import default_strategy
 from dmnas.data import DataConfig, load_dataset
-from dmnas.dm import CondenseConfig, RunOptions, condense, default_real_chunk
-from dmnas.evaluate import evaluate_images, random_subset
+from dmnas.condensation.dm import CondenseConfig, RunOptions, condense
+from dmnas.defaults import for_device
+from dmnas.condensation.evaluate import evaluate_images, random_subset
 from dmnas.models import ConvNetSpec
 from dmnas.train import TrainRecipe
 
@@ -62,7 +63,7 @@ def main() -> None:
             t0 = time.perf_counter()
             opts = RunOptions(
                 device=args.device,
-                real_chunk=default_real_chunk(device.type),
+                real_chunk=for_device(device.type).real_chunk,
                 channels_last=True,
                 compile=device.type == "cpu" and it > 0,
             )

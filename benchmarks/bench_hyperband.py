@@ -5,7 +5,7 @@ NNI, one after the other on the same cached DM set: ``--tuner grid`` (every arch
 full proxy budget), ``--tuner hyperband`` (NNI's Hyperband, R = --epochs, eta = 3: most
 architectures trained for a few epochs, the better ones up to the full budget) and ``--tuner
 bohb`` (the same brackets, new architectures drawn from a density model of the good ones). Then, against the shipped table
-(``benchmarks/ground_truth``): the confirmed winner of each (its top 3 checked on the table) and
+(``dmnas/groundtruth/tables/shipped``): the confirmed winner of each (its top 3 checked on the table) and
 its regret; the proxy compute spent in all (trial training seconds, image passes, trials, NNI's
 trial seconds, search wall time) and until the winner's deciding trial had finished; Spearman of
 the scores over every architecture each search ranked, and over only those scored at the full
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from run_dmnas import dmnas, exp_id, project_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-TABLE = ROOT / "benchmarks" / "ground_truth"
+TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 TUNERS = ("grid", "hyperband", "bohb")
 
 

@@ -1,8 +1,8 @@
 """Which proxy setting ranks the shipped ground-truth table best, and at what cost?
 
-Every row scores all architectures of the table (``benchmarks/ground_truth``, the 48-architecture
+Every row scores all architectures of the table (``dmnas/groundtruth/tables/shipped``, the 48-architecture
 uniform sample of ``convnet_bench``, Fashion-MNIST, two seeds of full training) with one proxy
-setting, through the product's own code (``dmnas.proxy.get_or_condense`` for the DM set, the
+setting, through the product's own code (``dmnas.condensation.proxyset.get_or_condense`` for the DM set, the
 trials' ``TRAINING_SETS`` / ``train_and_score`` / ``score_zero_cost``), and reads it against the
 table exactly as ``dmnas report`` does: Spearman with its bootstrap interval, Kendall, top-5,
 top-10 %, rho in the top 10 %, regret of the confirmed pick, seconds per architecture, and the
@@ -22,7 +22,7 @@ Writes ``benchmarks/results/proxy_ablation.{json,md}``. The same settings agains
 --exclude``), to check a setting chosen on the shipped table on ground truth it was not chosen on:
 
     cd benchmarks && OMP_NUM_THREADS=1 ../.venv/bin/python bench_proxy_ablation.py \
-        --table ground_truth_heldout --out proxy_ablation_heldout --only "dm ipc50 40ep it50 (default)" ...
+        --table ../dmnas/groundtruth/tables/heldout --out proxy_ablation_heldout --only "dm ipc50 40ep it50 (default)" ...
 """
 
 from __future__ import annotations
@@ -47,18 +47,19 @@ from full_training import machine  # noqa: E402
 
 from dmnas.atomic import write_json_atomic  # noqa: E402
 from dmnas.augment import default_strategy  # noqa: E402
-from dmnas.cache import Cache, cache_key  # noqa: E402
+from dmnas.condensation.cache import Cache, cache_key  # noqa: E402
 from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.dm import CondenseConfig, RunOptions, default_real_chunk  # noqa: E402
+from dmnas.condensation.dm import CondenseConfig, RunOptions  # noqa: E402
+from dmnas.defaults import for_device  # noqa: E402
 from dmnas.models import parse_arch  # noqa: E402
-from dmnas.search.correlation import spearman  # noqa: E402
-from dmnas.search.ground_truth import GroundTruthStore, merged, recipe_key  # noqa: E402
-from dmnas.search.report import GroundTruth, ProxyScores, build_rows, ceiling_of, markdown  # noqa: E402
-from dmnas.search.zero_cost import ZERO_COST  # noqa: E402
+from dmnas.reporting.stats import spearman  # noqa: E402
+from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key  # noqa: E402
+from dmnas.reporting.build import GroundTruth, ProxyScores, build_rows, ceiling_of, markdown  # noqa: E402
+from dmnas.nas.zero_cost import ZERO_COST  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 
 log = logging.getLogger("proxy_ablation")
-TABLE = ROOT / "benchmarks" / "ground_truth"
+TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = DataConfig(name="fashion_mnist")
 STRATEGY = default_strategy(DATA.name)
@@ -88,6 +89,10 @@ class Setting:
     embed_pool: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     early_images: int = 20000  # image passes of an early-stopped full-data run
+    # DM levers added later: left out of the record key at their defaults (see ``slug``), so the
+    # records of the rows that ran before them keep their key.
+    lr_img: float = 1.0
+    batch_real: int = 256
 
     @property
     def image_passes(self) -> int:
@@ -101,6 +106,8 @@ class Setting:
             iterations=self.iterations,
             strategy=STRATEGY,
             embed_pool=tuple(parse_arch(a) for a in self.embed_pool),
+            lr_img=self.lr_img,
+            batch_real=self.batch_real,
         )
 
     def recipe(self) -> TrainRecipe:
@@ -134,28 +141,45 @@ SETTINGS = (
     Setting("dm ipc50 40ep it200", "dm", ipc=50, epochs=40, iterations=200),
     # The pool at the default setting (its IPC 10 row's first try diverged before the relative loss).
     Setting("dm ipc50 40ep pool5 it50", "dm", ipc=50, epochs=40, iterations=50, embed_pool=POOL),
+    # DM run long (issue: does DM that has moved its images rank better than a random subset?).
+    Setting("dm ipc10 it1000 200ep", "dm", iterations=1000),
+    Setting("dm ipc50 40ep it1000", "dm", ipc=50, epochs=40, iterations=1000),
+    Setting("dm ipc10 it5000 200ep", "dm", iterations=5000),
+    # More movement per CPU-minute: a larger image learning rate (at IPC 50 each image gets a fifth of
+    # the gradient it gets at IPC 10), fewer real images per iteration.
+    Setting("dm ipc50 40ep it50 lr10", "dm", ipc=50, epochs=40, iterations=50, lr_img=10.0),
+    Setting("dm ipc50 40ep it200 lr10 real64", "dm", ipc=50, epochs=40, iterations=200, lr_img=10.0, batch_real=64),
+    Setting("dm ipc10 200ep it200 lr10 real64", "dm", iterations=200, lr_img=10.0, batch_real=64),
 )
+# The random real subset each DM row is compared with: same IPC and image passes per architecture.
+RANDOM_AT = {10: "random ipc10 200ep", 50: "random ipc50 40ep"}
+
+
+LATER_FIELDS = {"lr_img": 1.0, "batch_real": 256}
 
 
 def slug(setting: Setting) -> str:
     """What a score depends on apart from its seed (settings that differ only in seeds share records)."""
     d = {k: v for k, v in asdict(setting).items() if k not in ("name", "seeds")}
+    for k, default in LATER_FIELDS.items():
+        if d[k] == default:
+            del d[k]
     return cache_key(d)
 
 
-def condense_setting(setting: Setting, data: Any, cache: Cache) -> str | None:
-    """The DM set of a setting: its cache key (condensed now, with both cores, when missing)."""
+def condense_setting(setting: Setting, data: Any, cache: Cache, threads: int = 2) -> str | None:
+    """The DM set of a setting: its cache key (condensed now, with ``threads`` cores, when missing)."""
     if setting.proxy != "dm":
         return None
     import torch
 
-    from dmnas.proxy import get_or_condense
+    from dmnas.condensation.proxyset import get_or_condense
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     cfg = setting.condense_config()
     opts = RunOptions(
         device="cpu",
-        real_chunk=default_real_chunk("cpu"),
+        real_chunk=for_device("cpu").real_chunk,
         checkpoint_every=25,
         channels_last=True,
         compile=not cfg.embed_pool,
@@ -163,14 +187,15 @@ def condense_setting(setting: Setting, data: Any, cache: Cache) -> str | None:
     t0 = time.perf_counter()
     res = get_or_condense(data, DATA, cfg, opts, cache)
     if not res.cache_hit:
-        log.info("%s: condensed %s in %.0f s", setting.name, res.entry.key, time.perf_counter() - t0)
-    return res.entry.key
+        log.info("%s: condensed %s in %.0f s", setting.name, res.key, time.perf_counter() - t0)
+    return res.key
 
 
 def _score_one(setting: Setting, arch: str, seed: int, key: str | None, cache_dir: str, out: str) -> None:
     import torch
 
-    from dmnas.search.trial import TRAINING_SETS, TrialContext, score_zero_cost, train_and_score
+    from dmnas.nas.proxies import TRAINING_SETS, score_zero_cost, train_and_score
+    from dmnas.nas.context import TrialContext
 
     torch.set_num_threads(1)
     data = load_dataset(DATA)
@@ -202,11 +227,13 @@ def record_path(work: Path, setting: Setting, arch: str, seed: int) -> Path:
     return work / "records" / slug(setting) / f"{arch}__seed{seed}.json"
 
 
-def run(settings: list[Setting], archs: list[str], work: Path, cache: Cache, processes: int) -> None:
+def run(
+    settings: list[Setting], archs: list[str], work: Path, cache: Cache, processes: int, threads: int = 2
+) -> None:
     data = load_dataset(DATA)
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked OpenMP pools
     for s in settings:
-        key = condense_setting(s, data, cache)
+        key = condense_setting(s, data, cache, threads)
         todo = [(a, k) for a in archs for k in s.seeds if not record_path(work, s, a, k).exists()]
         log.info("%s: %d of %d scores to compute", s.name, len(todo), len(archs) * len(s.seeds))
         t0 = time.perf_counter()
@@ -277,6 +304,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=None, help="DM cache (default: <work>/cache)")
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--processes", type=int, default=2, help="single-threaded scoring processes")
+    ap.add_argument("--condense-threads", type=int, default=2, help="threads of a missing DM condensation")
     ap.add_argument("--only", nargs="*", default=None, help="names of settings to run (default: all)")
     ap.add_argument("--report-only", action="store_true", help="score the records present; train nothing")
     ap.add_argument("--out", default="proxy_ablation", help="results file name under benchmarks/results/")
@@ -290,7 +318,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
     if not args.report_only:
-        run(chosen, archs, args.work, cache, args.processes)
+        run(chosen, archs, args.work, cache, args.processes, args.condense_threads)
     proxies = [p for p in (load_scores(s, archs, args.work) for s in chosen) if p is not None]
     print(report(proxies, chosen, truth, cache, args, archs))
 
@@ -298,7 +326,7 @@ def main() -> None:
 def condensation_seconds(setting: Setting, cache: Cache) -> float | None:
     if setting.proxy != "dm":
         return None
-    from dmnas.proxy import entry_key
+    from dmnas.condensation.proxyset import entry_key
 
     key = entry_key(DATA, setting.condense_config(), load_dataset(DATA).fingerprint)
     if not cache.exists(key):

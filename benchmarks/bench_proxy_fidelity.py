@@ -2,7 +2,7 @@
 
 Runs ``dmnas search --space convnet_bench48`` (the table's architectures) once per proxy through
 the real CLI and real NNI experiments, then ``dmnas report`` of all of them side by side against
-the table (``benchmarks/ground_truth``): Spearman with its interval, Kendall, top-5 / top-10 %,
+the table (``dmnas/groundtruth/tables/shipped``): Spearman with its interval, Kendall, top-5 / top-10 %,
 regret of the confirmed pick, cost per architecture, and the noise ceiling of the table itself.
 Resumable: finished searches are remembered in the work folder and not run again; rerun with
 ``--report-only`` to re-score them after the table has grown.
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from run_dmnas import dmnas, exp_id, project_env, report_body  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-TABLE = ROOT / "benchmarks" / "ground_truth"
+TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 PROXIES = ("dm", "random", "early", "synflow", "naswot")
 
 

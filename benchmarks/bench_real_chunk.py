@@ -3,7 +3,7 @@
 The real branch (10 classes x batch_real 256 Fashion-MNIST images through the paper's ConvNet,
 no autograd) is almost all of a CPU iteration. This sweeps ``RunOptions.real_chunk`` side by
 side in one run, compiled and eager, on the same random networks and images, to back the CPU
-default (``dmnas.dm.CPU_REAL_CHUNK``): the first conv's output of a large chunk does not fit in
+default (``dmnas.defaults.CPU_REAL_CHUNK``): the first conv's output of a large chunk does not fit in
 the cache, which makes the layers after it memory-bound.
 
     python benchmarks/bench_real_chunk.py --chunks 8 16 32 64 256 --repeats 5
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from dmnas.dm import CPU_REAL_CHUNK, Embedder, real_class_means
+from dmnas.condensation.dm import Embedder, real_class_means
+from dmnas.defaults import CPU_REAL_CHUNK
 from dmnas.models import ConvNetSpec, build_convnet
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -1,7 +1,7 @@
 """Build (or resume) the shipped ground-truth table: full-data Fashion-MNIST accuracies of a seeded
 uniform sample of ``convnet_bench`` at two seeds, with dmnas's default full-data recipe.
 
-Records land in ``benchmarks/ground_truth/<fingerprint>/<recipe key>/<arch>__seed<k>.json`` as
+Records land in ``dmnas/groundtruth/tables/shipped/<fingerprint>/<recipe key>/<arch>__seed<k>.json`` as
 each training finishes (commit them as they come); ``table.json`` says what the table is (space,
 sample, seeds, recipe, command, machine, dates, seconds) and ``search_spaces/convnet_bench48.yaml``
 lists the sample as a search space. Architectures are trained in the sample's order, so a partial
@@ -13,7 +13,7 @@ A held-out table (architectures the shipped table does not contain, for checking
 chosen on the shipped table against ground truth it was not tuned on):
 
     .venv/bin/python benchmarks/build_ground_truth_table.py --n 24 --sample-seed 1 \
-        --exclude benchmarks/ground_truth --store benchmarks/ground_truth_heldout
+        --exclude dmnas/groundtruth/tables/shipped --store dmnas/groundtruth/tables/heldout
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
-from dmnas.search.pipeline import FULL_EPOCHS, FULL_RECIPE
-from dmnas.search.ground_truth import recipe_key
+from dmnas.defaults import FULL_EPOCHS
+from dmnas.nas.config import FULL_RECIPE
+from dmnas.groundtruth.store import recipe_key
 
 SPACE_FILE = ROOT / "search_spaces" / "convnet_bench48.yaml"
 
@@ -38,7 +39,7 @@ SPACE_FILE = ROOT / "search_spaces" / "convnet_bench48.yaml"
 def write_space(archs: list[str], space: str, n: int, seed: int) -> None:
     names = "\n".join(f"    - {a}" for a in archs)
     SPACE_FILE.write_text(
-        f"# The {n} architectures of the shipped ground-truth table (benchmarks/ground_truth/): a seeded\n"
+        f"# The {n} architectures of the shipped ground-truth table (dmnas/groundtruth/tables/shipped/): a seeded\n"
         f"# (seed {seed}) uniform sample of {space}. Written by benchmarks/build_ground_truth_table.py.\n"
         f"arch:\n  _type: choice\n  _value:\n{names}\n"
     )
@@ -69,7 +70,7 @@ def main() -> None:
     store = GroundTruthStore(args.store)
     data_cfg = DataConfig()
     fingerprint = load_dataset(data_cfg).fingerprint
-    if args.store == ROOT / "benchmarks" / "ground_truth" and args.n == 48:
+    if args.store == ROOT / "dmnas" / "groundtruth" / "tables" / "shipped" and args.n == 48:
         write_space(archs, args.space, args.n, args.sample_seed)
     manifest_path = store.root / "table.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

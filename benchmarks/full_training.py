@@ -1,7 +1,7 @@
 """Resumable full-data training of (architecture, seed, recipe) jobs into a ground-truth store.
 
 Shared by ``study_full_epochs.py`` and ``build_ground_truth_table.py``. Each job trains through
-``dmnas.search.trial.train_and_score`` -- the code path of a ``--proxy full`` trial -- and is
+``dmnas.nas.proxies.train_and_score`` -- the code path of a ``--proxy full`` trial -- and is
 written as soon as it finishes, so an interrupted run loses at most the jobs in flight and a
 rerun trains only what is missing. Small ConvNets use two cores badly from one process, so jobs
 run in ``--processes`` single-threaded workers (measured: 2 x 1 thread gives ~1.3x the
@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.search.ground_truth import GroundTruthStore  # noqa: E402
-from dmnas.search.space import load_space  # noqa: E402
+from dmnas.groundtruth.store import GroundTruthStore  # noqa: E402
+from dmnas.nas.space import load_space  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 
 log = logging.getLogger("full_training")
-TABLE_STORE = ROOT / "benchmarks" / "ground_truth"
+TABLE_STORE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _run_one(job: Job, store_root: str, data_cfg: dict, threads: int, command: s
     import torch
 
     from dmnas.models import parse_arch
-    from dmnas.search.trial import train_and_score
+    from dmnas.nas.proxies import train_and_score
 
     torch.set_num_threads(threads)
     data = load_dataset(DataConfig(**data_cfg))

@@ -25,7 +25,7 @@ from scipy import stats
 from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run_jobs, sample_archs
 
 from dmnas.data import DataConfig, load_dataset
-from dmnas.search.ground_truth import merged
+from dmnas.groundtruth.store import merged
 from dmnas.train import TrainRecipe
 
 RESULTS = ROOT / "benchmarks" / "results"

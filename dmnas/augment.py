@@ -16,8 +16,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import DmnasError
-from .registry import Registry
+from dmnas.errors import DmnasError
+from dmnas.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def parse_strategy(strategy: str) -> tuple[str, ...]:
 
 def default_strategy(dataset_name: str) -> str:
     """Flip is off by default for digits (a mirrored digit is another symbol or none)."""
-    from .data import FLIP_UNSAFE
+    from dmnas.data import FLIP_UNSAFE
 
     if dataset_name in FLIP_UNSAFE:
         return DEFAULT_STRATEGY.replace("_flip", "")

@@ -19,15 +19,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .atomic import torch_save_atomic
-from .errors import DmnasError
-from .registry import Registry
+from dmnas.atomic import torch_save_atomic
+from dmnas.errors import DmnasError
+from dmnas.registry import Registry
 
 log = logging.getLogger(__name__)
 
 PREPARED_FORMAT = 1
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IMAGEFOLDER_PREFIX = "imagefolder:"
+IMAGEFOLDER_SIZE = 32
+MIN_IMAGE_SIZE = 4  # the smallest side a depth-1 ConvNet with pooling can take
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,23 @@ class DataConfig:
     name: str = "fashion_mnist"
     val_fraction: float = 0.1  # of each class of the training split, held out for ranking
     split_seed: int = 0
-    image_size: int = 32  # only used by imagefolder datasets
+    image_size: int | None = None  # imagefolder datasets only (default 32); the others have a fixed size
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
-            raise DmnasError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise DmnasError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         if self.name.startswith(IMAGEFOLDER_PREFIX):
             if not self.name[len(IMAGEFOLDER_PREFIX) :]:
                 raise DmnasError("imagefolder needs a path: imagefolder:/path/to/images")
+            size = IMAGEFOLDER_SIZE if self.image_size is None else self.image_size
+            if size < MIN_IMAGE_SIZE:
+                raise DmnasError(f"--image-size must be >= {MIN_IMAGE_SIZE}, got {size}")
+            object.__setattr__(self, "image_size", size)  # keys of sets made before None was allowed
         else:
-            RAW_LOADERS.get(self.name)
+            if self.name not in RAW_LOADERS:
+                raise DmnasError(f"unknown dataset {self.name!r}; valid: {', '.join(dataset_names())}")
+            if self.image_size is not None:
+                log.warning("--image-size applies to imagefolder datasets only; %s keeps its own size", self.name)
 
     def key_dict(self) -> dict[str, object]:
         """The fields that change the prepared tensors (image_size only for image folders)."""
@@ -274,8 +283,10 @@ def load_imagefolder(path: Path, image_size: int, test_fraction: float = 0.2, se
     from PIL import Image
     from torchvision.datasets import ImageFolder
 
-    if not path.is_dir():
+    if not path.exists():
         raise DmnasError(f"image folder {path} does not exist")
+    if not path.is_dir():
+        raise DmnasError(f"image folder {path} is a file, not a folder of class subfolders")
 
     def read(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         try:
@@ -284,6 +295,11 @@ def load_imagefolder(path: Path, image_size: int, test_fraction: float = 0.2, se
             raise DmnasError(f"image folder {folder} has no images in class subfolders ({err})") from err
         if len(ds.samples) == 0:
             raise DmnasError(f"image folder {folder} is empty")
+        if len(ds.classes) < 2:
+            raise DmnasError(
+                f"image folder {folder} has {len(ds.classes)} class folder(s) ({', '.join(ds.classes)}); "
+                "ranking needs at least two classes"
+            )
         # One file open at a time (a folder of thousands under `ulimit -n 1024` must work): a first
         # pass reads only headers to choose grayscale or RGB, the second decodes straight into one
         # preallocated uint8 array, so no list of decoded images sits beside it.

@@ -14,8 +14,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .errors import DmnasError
-from .registry import Registry
+from dmnas.errors import DmnasError
+from dmnas.registry import Registry
 
 Shape = tuple[int, int, int]  # (channels, height, width) of a feature map
 

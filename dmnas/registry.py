@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
-from .errors import DmnasError
+from dmnas.errors import DmnasError
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .augment import AugParams, apply_draw, parse_strategy, sample_draw
-from .registry import Registry
+from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
+from dmnas.registry import Registry
 
 log = logging.getLogger(__name__)
 

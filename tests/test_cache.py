@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from dmnas.cache import Cache, cache_key
+from dmnas.condensation.cache import Cache, cache_key
 from dmnas.data import DataConfig
-from dmnas.dm import CondenseConfig
+from dmnas.condensation.dm import CondenseConfig
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec
-from dmnas.proxy import describe, entry_key
+from dmnas.condensation.proxyset import describe, entry_key
 
 
 def test_key_is_stable_and_order_independent() -> None:
@@ -48,22 +48,31 @@ def test_key_changes_with_data_and_fingerprint() -> None:
     assert describe(DataConfig(), cfg, "fp")["condense"]["embed"]["width"] == 128
 
 
-def save_one(cache: Cache, key: str = "k1") -> None:
-    cache.save(
-        key, torch.randn(4, 1, 3, 3), torch.arange(4), {"config": {"x": 1}}, lambda p: p.write_bytes(b"png")
-    )
+def manifest_for(seed: int = 0) -> tuple[str, dict]:
+    """A manifest as a real entry has it, and the key it describes."""
+    cfg = CondenseConfig(seed=seed)
+    d = describe(DataConfig(), cfg, "fp")
+    manifest = {"config": {"condense": d["condense"], "data": d["data"], "run": {}}, "dataset": {"fingerprint": "fp"}}
+    return entry_key(DataConfig(), cfg, "fp"), manifest
+
+
+K1, M1 = manifest_for(0)
+
+
+def save_one(cache: Cache, key: str = K1, manifest: dict | None = None) -> None:
+    cache.save(key, torch.randn(4, 1, 3, 3), torch.arange(4), manifest or M1, lambda p: p.write_bytes(b"png"))
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     save_one(cache)
-    entry = cache.load("k1")
+    entry = cache.load(K1)
     assert entry.images.shape == (4, 1, 3, 3)
-    assert (entry.path / "config.yaml").read_text().strip() == "x: 1"
-    assert [r["key"] for r in cache.list()] == ["k1"]
-    assert cache.resolve("k") == "k1"
-    cache.update_manifest("k1", evaluations={"a": 1})
-    assert cache.load("k1").manifest["evaluations"] == {"a": 1}
+    assert "condense:" in (entry.path / "config.yaml").read_text()
+    assert [r["key"] for r in cache.list()] == [K1]
+    assert cache.resolve(K1[:4]) == K1
+    cache.update_manifest(K1, evaluations={"a": 1})
+    assert cache.load(K1).manifest["evaluations"] == {"a": 1}
 
 
 def test_failed_write_leaves_no_entry(tmp_path: Path) -> None:
@@ -73,34 +82,63 @@ def test_failed_write_leaves_no_entry(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        cache.save("k2", torch.zeros(1), torch.zeros(1), {}, broken)
-    assert not cache.exists("k2")
+        cache.save(K1, torch.zeros(1), torch.zeros(1), M1, broken)
+    assert not cache.exists(K1)
     assert list(tmp_path.iterdir()) == []  # temp folder cleaned up too
 
 
 def test_concurrent_writer_keeps_the_first_entry(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     save_one(cache)
-    first = cache.load("k1").images
+    first = cache.load(K1).images
     save_one(cache)  # a second writer finishing later must not break or replace the entry
-    assert torch.equal(cache.load("k1").images, first)
+    assert torch.equal(cache.load(K1).images, first)
 
 
-@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "manifest"])
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "manifest", "edited_config"])
 def test_corrupt_entries_are_detected(tmp_path: Path, damage: str) -> None:
+    import json
+
     cache = Cache(tmp_path)
     save_one(cache)
-    images = tmp_path / "k1" / "images.pt"
+    images = tmp_path / K1 / "images.pt"
+    manifest = tmp_path / K1 / "manifest.json"
     if damage == "flip_byte":
         data = bytearray(images.read_bytes())
         data[len(data) // 2] ^= 0xFF
         images.write_bytes(bytes(data))
     elif damage == "truncate":
         images.write_bytes(images.read_bytes()[:10])
-    else:
-        (tmp_path / "k1" / "manifest.json").write_text("{not json")
+    elif damage == "manifest":
+        manifest.write_text("{not json")
+    else:  # a valid manifest whose configuration was edited (ipc 50 -> 2) is not a hit
+        m = json.loads(manifest.read_text())
+        m["config"]["condense"]["ipc"] = 2
+        manifest.write_text(json.dumps(m))
     with pytest.raises(DmnasError, match="corrupt"):
-        cache.load("k1")
+        cache.load(K1)
+    listed = cache.list()
+    assert len(listed) == 1 and "error" in listed[0]  # `cache list` says so too
+
+
+def test_rm_deletes_only_entries(tmp_path: Path) -> None:
+    """A mistyped --cache-dir pointing at a home folder must not lose anything."""
+    cache = Cache(tmp_path)
+    thesis = tmp_path / "Documents" / "thesis"
+    thesis.mkdir(parents=True)
+    (thesis / "ch1.tex").write_text("x")
+    fake = tmp_path / ("0" * 16)  # key-shaped, but not an entry
+    (fake / "notes").mkdir(parents=True)
+    for prefix in ("Doc", "Documents", "0" * 16, "0"):
+        with pytest.raises(DmnasError):
+            cache.remove(cache.resolve(prefix))
+    with pytest.raises(DmnasError, match="not a cache key"):
+        cache.remove("Documents")
+    assert (thesis / "ch1.tex").read_text() == "x" and (fake / "notes").is_dir()
+    assert cache.list() == []
+    save_one(cache)
+    cache.remove(cache.resolve(K1[:6]))
+    assert not cache.exists(K1) and (thesis / "ch1.tex").exists()
 
 
 def test_unwritable_cache_dir(tmp_path: Path) -> None:

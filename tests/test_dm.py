@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dmnas.augment import apply_draw, parse_strategy, sample_draw
-from dmnas.dm import CondenseConfig, CondenseState, RunOptions, condense, dm_loss, segment_mean
+from dmnas.condensation.dm import CondenseConfig, CondenseState, RunOptions, condense, dm_loss, segment_mean
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -116,7 +116,7 @@ def test_interrupts_become_a_flag_and_ignored_signals_stay_ignored() -> None:
     import os
     import signal
 
-    from dmnas.dm import _deferred_interrupts
+    from dmnas.condensation.dm import _deferred_interrupts
 
     old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for `dmnas ... &` started from a script
@@ -152,7 +152,7 @@ def test_embedding_pool_draws_varied_architectures_and_keeps_old_keys(tiny_data)
 
 
 def test_embed_pool_option_is_parsed_and_checked() -> None:
-    from dmnas.cli import parse_pool
+    from dmnas.condensation.proxyset import parse_pool
 
     assert parse_pool(None) == ()
     assert [s.name for s in parse_pool("d1_w8_relu_instancenorm_avgpooling, d2_w8_relu_batchnorm_none")] == [
@@ -172,19 +172,3 @@ def test_pool_loss_is_relative_to_each_networks_feature_scale(tiny_data) -> None
     state = condense(tiny_data, replace(TINY, iterations=20, embed_pool=pool, strategy="none"))
     assert all(torch.isfinite(torch.tensor(state.losses)))
     assert float(state.images.abs().max()) < 50 * float(tiny_data.train_x.abs().max())
-
-
-def test_device_defaults_reach_the_cli_config() -> None:
-    """No --iterations: the device's default, compiled on a CPU (the measured default clears the
-    compile threshold); an explicit small count is kept and runs eager."""
-    from dmnas.cli import COMPILE_MIN_ITERATIONS, build_parser, condense_config, run_options
-    from dmnas.dm import CPU_ITERATIONS, CUDA_ITERATIONS
-
-    args = build_parser(["condense"]).parse_args(["condense"])
-    assert condense_config(args, "cpu").iterations == CPU_ITERATIONS
-    assert condense_config(args, "cuda").iterations == CUDA_ITERATIONS
-    assert CPU_ITERATIONS >= COMPILE_MIN_ITERATIONS
-    assert run_options(args, "cpu", CPU_ITERATIONS).compile
-    small = build_parser(["condense"]).parse_args(["condense", "--iterations", "7"])
-    assert condense_config(small, "cpu").iterations == 7
-    assert not run_options(small, "cpu", 7).compile

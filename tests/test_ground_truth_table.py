@@ -6,18 +6,18 @@ import json
 import sys
 from pathlib import Path
 
-from dmnas.search.ground_truth import GroundTruthStore, merged, recipe_key
+from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key
 from dmnas.train import TrainRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "benchmarks" / "ground_truth"
+TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from full_training import Job, missing_jobs, sample_archs  # noqa: E402
 
 
 def test_table_manifest_matches_its_records_and_the_default_recipe() -> None:
-    from dmnas.search.pipeline import FULL_RECIPE
+    from dmnas.nas.config import FULL_RECIPE
 
     manifest = json.loads((TABLE / "table.json").read_text())
     recipe = TrainRecipe(**manifest["recipe"])

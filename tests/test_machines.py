@@ -13,10 +13,11 @@ from types import SimpleNamespace
 import pytest
 
 from dmnas.errors import DmnasError
-from dmnas.search.ground_truth import GroundTruthStore
-from dmnas.search.machines import load_machines, manager_ip, trial_command
-from dmnas.search.pipeline import adopt_records, nni_final_records, remote_context
-from dmnas.search.trial import TrialContext, trial_data_dir
+from dmnas.groundtruth.store import GroundTruthStore
+from dmnas.nas.machines import load_machines, manager_ip, trial_command
+from dmnas.nas.folder import adopt_records, nni_final_records
+from dmnas.nas.machines import remote_context
+from dmnas.nas.context import TrialContext, trial_data_dir
 from dmnas.train import TrainRecipe
 
 
@@ -220,7 +221,7 @@ def test_final_reports_are_read_back_from_nnis_database(tmp_path: Path) -> None:
 
 
 def test_search_config_pairs_remote_with_machines(tmp_path: Path) -> None:
-    from dmnas.search.pipeline import SearchConfig
+    from dmnas.nas.config import SearchConfig
 
     base = dict(
         space="convnet_tiny",
@@ -237,7 +238,7 @@ def test_search_config_pairs_remote_with_machines(tmp_path: Path) -> None:
 
 
 def test_a_dead_manager_is_explained_by_its_last_error(tmp_path: Path) -> None:
-    from dmnas.search.experiment import last_manager_error
+    from dmnas.nas.nni_run import last_manager_error
 
     log = tmp_path / "nnimanager.log"
     log.write_text(
@@ -268,8 +269,8 @@ def test_every_unreachable_machine_is_its_own_error_line(
     import socket
 
     from dmnas.cli import main
-    from dmnas.search import pipeline
-    from dmnas.search.machines import check_machines
+    from dmnas.nas import run
+    from dmnas.nas.machines import check_machines
 
     ports = []
     for _ in range(2):  # two ports nobody listens on
@@ -288,10 +289,10 @@ def test_every_unreachable_machine_is_its_own_error_line(
     lines = str(err.value).splitlines()
     assert len(lines) == 2 and all(f"u@127.0.0.1:{p}: unreachable" in ln for p, ln in zip(ports, lines, strict=True))
 
-    def fail(cfg, job):  # noqa: ANN001, ANN202
+    def fail(cfg, job, on_report=None):  # noqa: ANN001, ANN202
         raise err.value
 
-    monkeypatch.setattr(pipeline, "run_search", fail)
+    monkeypatch.setattr(run, "start_search", fail)
     assert main(["search", "--space", "convnet_tiny"]) == 2
     printed = capsys.readouterr().err.strip().splitlines()
     assert printed == [f"dmnas: error: {ln}" for ln in lines]

@@ -38,7 +38,7 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(target))
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    code = "from dmnas.search.space import load_space, SPACES_DIR; print(SPACES_DIR, load_space('convnet_grid').size)"
+    code = "from dmnas.nas.space import load_space, SPACES_DIR; print(SPACES_DIR, load_space('convnet_grid').size)"
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
     )

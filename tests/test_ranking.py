@@ -13,11 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from dmnas.search.correlation import agreement, confirmation, noise_ceiling, top_k_overlap, top_set
-from dmnas.search.ground_truth import GroundTruthStore, merged, recipe_key
-from dmnas.search.report import GroundTruth, ProxyScores, build_rows, markdown, write_report
-from dmnas.search.sampling import plan_ground_truth, proxy_order, systematic_sample, top_k
-from dmnas.search.zero_cost import naswot, rankable, synflow
+from dmnas.reporting.stats import agreement, confirmation, noise_ceiling, top_k_overlap, top_set
+from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key
+from dmnas.reporting.build import build_rows, make_report, markdown, write_report
+from dmnas.reporting.types import GroundTruth, ProxyScores
+from dmnas.groundtruth.sampling import plan_ground_truth, proxy_order, systematic_sample, top_k
+from dmnas.nas.zero_cost import naswot, rankable, synflow
 from dmnas.train import TrainRecipe
 
 # ---------------------------------------------------------------- sampling
@@ -115,7 +116,7 @@ def test_first_layout_records_keep_their_key_and_are_migrated(
 ) -> None:
     """Records written before seeds existed: ``<recipe key>/<arch>.json`` with the step schedule.
     Their recipe key is unchanged by the new schedule field, and they are read as seed 0."""
-    from dmnas.cache import cache_key
+    from dmnas.condensation.cache import cache_key
 
     old = TrainRecipe(epochs=3)
     legacy_key = cache_key({"recipe": {k: v for k, v in old.to_dict().items() if k != "schedule"}})
@@ -223,10 +224,10 @@ def test_report_estimates_only_from_the_unbiased_sample_and_confirms_apart(tmp_p
     assert rows[0].confirm.winner == "a00" and rows[0].confirm.regret == 0.0  # found via confirmation only
     assert rows[1].confirm.winner == "a11" and rows[1].confirm.regret > 0
     assert rows[0].seconds_per_arch == 2.0 and rows[1].total_seconds == pytest.approx(0.14)
-    md = markdown(rows, truth, 3)
+    md = markdown(make_report([good, bad], truth, 3))
     assert "4 ep, cosine lr 0.01" in md and "Noise ceiling (Spearman between seed 0 and seed 1" in md
     assert "| dm | 12 | 1.000" in md and "n/a" in md  # rho in top-10 % has 2 architectures: n/a
-    paths = write_report(tmp_path, rows, [good, bad], truth, 3)
+    paths = write_report(tmp_path, make_report([good, bad], truth, 3))
     data = json.loads(paths["json"].read_text())
     assert data["ceiling"]["n"] == 12 and data["rows"][0]["estimate"]["n"] == 12
     assert data["rows"][0]["confirmation"]["winner"] == "a00"
@@ -254,7 +255,7 @@ def test_a_tuner_that_visited_part_of_the_space_is_charged_against_the_whole_spa
 def test_a_full_data_search_is_an_unbiased_sample_only_of_what_it_trained_blindly(
     tmp_path: Path, tuner: str, unbiased: set[str]
 ) -> None:
-    from dmnas.search.pipeline import ground_truth_for
+    from dmnas.groundtruth.tables import ground_truth_for
 
     recipe = TrainRecipe(epochs=2, schedule="cosine", strategy="none")
     store = GroundTruthStore(tmp_path / "ground_truth")
@@ -262,13 +263,14 @@ def test_a_full_data_search_is_an_unbiased_sample_only_of_what_it_trained_blindl
         store.put("fp", f"a{i}", recipe, 0, {"val_acc": 0.5 + i / 100})
     meta = {"id": "s1", "proxy": "full", "tuner": tuner, "fingerprint": "fp", "full_recipe": recipe.to_dict()}
     results = {"trials": [{"record": {"arch": "a0"}}, {"record": {"arch": "a1"}}, {"record": None}]}
-    truth = ground_truth_for([(meta, results)], tmp_path, None, recipe, {"a0", "a1", "a2", "a3"}, 100)
+    truth = ground_truth_for([(meta, results)], tmp_path, [], recipe, {"a0", "a1", "a2", "a3"}, 100)
     assert set(truth.per_seed) == {"a0", "a1", "a2", "a3"} and set(truth.unbiased) == unbiased
 
 
 def test_report_without_unbiased_sample_says_so() -> None:
     truth = GroundTruth({"a": {0: 0.5}}, frozenset(), "r", "k", 10, {})
-    rows = build_rows([ProxyScores("dm", "e", "dm", {"a": 0.1}, {"a": 1.0}, 1, 0)], truth, 3)
+    proxies = [ProxyScores("dm", "e", "dm", {"a": 0.1}, {"a": 1.0}, 1, 0)]
+    rows = build_rows(proxies, truth, 3)
     assert rows[0].estimate is None and rows[0].confirm.winner == "a"
-    md = markdown(rows, truth, 3)
+    md = markdown(make_report(proxies, truth, 3))
     assert "Noise ceiling: n/a" in md and "| dm | 0 | n/a" in md

@@ -15,9 +15,10 @@ import pytest
 pytest.importorskip("nni")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
 
-from dmnas.search.experiment import TUNERS, ExperimentSettings, choose_port, run_experiment  # noqa: E402
-from dmnas.search.space import load_space  # noqa: E402
-from dmnas.search.trial import TrialContext  # noqa: E402
+from dmnas.nas.nni_run import ExperimentSettings, choose_port, run_experiment  # noqa: E402
+from dmnas.nas.tuners import TUNERS  # noqa: E402
+from dmnas.nas.space import load_space  # noqa: E402
+from dmnas.nas.context import TrialContext  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 
 TINY_PROXY = [
@@ -71,7 +72,7 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
         max_duration="10m",
         port=port,
         nni_dir=tmp_path / "nni",
-        trial_command=f"{sys.executable} -m dmnas.search.trial --context {search_dir / 'context.json'}",
+        trial_command=f"{sys.executable} -m dmnas.nas.trial --context {search_dir / 'context.json'}",
         trial_code_dir=search_dir,
     )
     outcome = run_experiment(settings, on_done=while_running, poll_seconds=1.0)
@@ -293,7 +294,7 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     def kill_first_trial() -> None:
         deadline = time.time() + 300
         # only this test's trials: their command line names its work folder
-        pattern = f"dmnas.search.trial --context {nni_env['DMNAS_WORKDIR']}"
+        pattern = f"dmnas.nas.trial --context {nni_env['DMNAS_WORKDIR']}"
         while not killed and time.time() < deadline:
             # The pattern matches NNI's wrapper shell as well as the Python trial, and the shell can
             # be seen before its Python child exists: wait for the Python process itself, let it get

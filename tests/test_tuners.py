@@ -10,7 +10,7 @@ import nni
 import nni.runtime.msg_dispatcher_base as dispatcher_base
 import pytest
 
-from dmnas.search.experiment import TUNERS, hyperband_iteration_trials
+from dmnas.nas.tuners import TUNERS, hyperband_iteration_trials
 
 needs_bohb = pytest.mark.skipif(
     bool(TUNERS.get("bohb").missing()), reason="needs NNI's bohb extra: pip install 'dmnas[bohb]'"
@@ -18,13 +18,13 @@ needs_bohb = pytest.mark.skipif(
 
 
 def bohb(seed: int = 0) -> Any:
-    from dmnas.search.tuner_bohb import FixedBOHB
+    from dmnas.nas.tuner_bohb import FixedBOHB
 
     return FixedBOHB(seed=seed, optimize_mode="maximize", min_budget=1, max_budget=40, eta=3)
 
 
 def hyperband(seed: int = 0) -> Any:
-    from dmnas.search.tuners import FixedHyperband
+    from dmnas.nas.nni_tuners import FixedHyperband
 
     return FixedHyperband(seed=seed, optimize_mode="maximize", R=40, eta=3, exec_mode="parallelism")
 

@@ -1,0 +1,109 @@
+"""Screen every architecture of a space cheaply, to choose which ones the extended ground truth trains.
+
+Each architecture trains once on a seeded shuffle of the full training split, stopped after
+``--images`` image passes (one epoch over those images, cosine schedule, the table's recipe
+otherwise), and is scored on the validation split. The screen's shuffle seed and its seed of
+initialisation differ from the ``early`` proxy's (``ctx.seed + 2`` / ``ctx.seed``), so the screen
+is a separate draw of early stopping, not the early proxy's own scores. It still is early
+stopping: a top chosen by it favours what early stopping likes, which is why the extended table
+also trains a uniform share and why ``extend_ground_truth.py`` records how the screen ranked the
+uniformly sampled tables (its recall of their true top).
+
+Records land in ``benchmarks/screen/<fingerprint>/<screen key>/<arch>.json`` as each one finishes
+(commit them as they come); rerun the same command to resume.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/screen_space.py --space convnet_bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from dmnas.atomic import write_json_atomic  # noqa: E402
+from dmnas.condensation.cache import cache_key  # noqa: E402
+from dmnas.data import DataConfig, load_dataset  # noqa: E402
+from dmnas.models import parse_arch  # noqa: E402
+from dmnas.nas.config import FULL_RECIPE  # noqa: E402
+from dmnas.nas.space import load_space  # noqa: E402
+from dmnas.nas.proxies import train_and_score  # noqa: E402
+
+log = logging.getLogger("screen_space")
+STORE = ROOT / "benchmarks" / "screen"
+SCREEN_SEED = 1000  # init and shuffle seed: not a seed any proxy trial or table record uses
+
+
+def screen_key(images: int, seed: int) -> str:
+    recipe = replace(FULL_RECIPE, epochs=1)
+    return cache_key({"screen": {"images": images, "seed": seed, "recipe": recipe.to_dict()}})
+
+
+def screen_folder(fingerprint: str, images: int, seed: int, store: Path = STORE) -> Path:
+    return store / fingerprint / screen_key(images, seed)
+
+
+def load_screen(folder: Path) -> dict[str, float]:
+    """arch -> screen validation accuracy, for every record present."""
+    out = {}
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if p.name == "screen.json":
+            continue
+        try:
+            out[p.stem] = float(json.loads(p.read_text())["val_acc"])
+        except (OSError, ValueError, KeyError):
+            continue  # a damaged record is screened again
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="convnet_bench")
+    ap.add_argument("--images", type=int, default=20_000, help="image passes per architecture")
+    ap.add_argument("--seed", type=int, default=SCREEN_SEED)
+    ap.add_argument("--store", type=Path, default=STORE)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    data = load_dataset(DataConfig())
+    folder = screen_folder(data.fingerprint, args.images, args.seed, args.store)
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = replace(FULL_RECIPE, epochs=1)
+    command = "python benchmarks/" + " ".join(sys.argv)
+    write_json_atomic(
+        folder / "screen.json",
+        {
+            "space": args.space,
+            "images": args.images,
+            "seed": args.seed,
+            "recipe": recipe.to_dict(),
+            "fingerprint": data.fingerprint,
+            "command": command,
+        },
+    )
+    pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(args.seed))[: args.images]
+    x, y = data.train_x[pick], data.train_y[pick]
+    names = [s.name for s in load_space(args.space).specs()]
+    done = load_screen(folder)
+    todo = [a for a in names if a not in done]
+    log.info("%d architectures, %d screened, %d to go", len(names), len(done), len(todo))
+    t0 = time.perf_counter()
+    for i, arch in enumerate(todo, 1):
+        rec = train_and_score(parse_arch(arch), data, x, y, recipe, args.seed, torch.device("cpu"), test=False)
+        rec.update(command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        write_json_atomic(folder / f"{arch}.json", rec)
+        log.info("[%d/%d %.0fs] %s val %.4f", i, len(todo), time.perf_counter() - t0, arch, rec["val_acc"])
+
+
+if __name__ == "__main__":
+    main()

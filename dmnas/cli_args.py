@@ -1,0 +1,293 @@
+"""The command line's options. Each option's ``dest`` is the keyword of the Python API function
+the command calls (``--max-trials`` -> ``max_trials``), and every device-dependent default is read
+from :mod:`dmnas.defaults`, so ``--help`` says what the API does."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dmnas import defaults
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default once: not for options whose default is None (their help says what happens)
+    nor where the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is argparse.SUPPRESS or "default" in text or action.default is False:
+            return text
+        return super()._get_help_string(action) or text
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and the final lines")
+    g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_cache_dir(p: argparse._ActionsContainer) -> None:
+    p.add_argument(
+        "--cache-dir", type=Path, default=None, help="proxy-set cache (default: $DMNAS_CACHE or ./condensed_cache)"
+    )
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    from dmnas.data import dataset_names
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="fashion_mnist", help=f"one of: {', '.join(dataset_names())}")
+    g.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder with torchvision-layout data and the prepared tensors (default: $DMNAS_DATA or ~/.local/share/dmnas/data)",
+    )
+    g.add_argument("--image-size", type=int, default=None, help="side of resized images (imagefolder only; default 32)")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="share of each training class held out for ranking")
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the validation split")
+
+
+def add_condense_args(p: argparse.ArgumentParser) -> None:
+    from dmnas.augment import DEFAULT_STRATEGY
+    from dmnas.condensation.dm import DEFAULT_IPC
+
+    g = p.add_argument_group("distribution matching")
+    g.add_argument("--ipc", type=int, default=DEFAULT_IPC, help="synthetic images per class")
+    g.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help=f"DM iterations (default: {defaults.CUDA_ITERATIONS} on CUDA, {defaults.CPU_ITERATIONS} on CPU)",
+    )
+    g.add_argument("--init", default="real", choices=["real", "noise"], help="initialise from random real images or noise")
+    g.add_argument(
+        "--strategy",
+        default=None,
+        help=f"siamese augmentation, '_'-joined or 'none' (default {DEFAULT_STRATEGY}; no flip for mnist/svhn)",
+    )
+    g.add_argument("--batch-real", type=int, default=256, help="real images per class per iteration")
+    g.add_argument("--lr-img", type=float, default=1.0, help="SGD learning rate on the synthetic pixels (momentum 0.5)")
+    g.add_argument("--embed-arch", default=None, help="embedding ConvNet (default d3_w128_relu_instancenorm_avgpooling)")
+    g.add_argument(
+        "--embed-pool",
+        default=None,
+        metavar="ARCHS",
+        help="comma-separated embedding architectures, one drawn per iteration instead of --embed-arch "
+        "(IDM-style; measured in benchmarks/results/proxy_ablation.md)",
+    )
+    g.add_argument(
+        "--precision",
+        default=None,
+        choices=["fp32", "tf32", "bf16"],
+        help=f"default: {defaults.PRECISION['cuda']} on CUDA, {defaults.PRECISION['cpu']} on CPU",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+    r = p.add_argument_group("run")
+    r.add_argument("--device", default="auto", help=f"one of {', '.join(defaults.DEVICES)}")
+    add_cache_dir(r)
+    r.add_argument("--checkpoint-every", type=int, default=50, help="iterations between resumable checkpoints")
+    r.add_argument(
+        "--real-chunk",
+        type=int,
+        default=None,
+        help=f"real images per forward; 0 = all classes at once (default: {defaults.CPU_REAL_CHUNK} on CPU, 0 on CUDA)",
+    )
+    r.add_argument("--force", action="store_true", help="recompute even if the entry is cached (or corrupt)")
+    r.add_argument(
+        "--compile",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help=f"torch.compile the embedding net; auto = on for CPU runs of >= {defaults.COMPILE_MIN_ITERATIONS} "
+        "iterations (compiling takes 10-30 s once per run on a 2-core CPU)",
+    )
+
+
+def add_eval_args(p: argparse.ArgumentParser, runs_default: int) -> None:
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--eval-runs", type=int, default=runs_default, help="networks trained per evaluated set")
+    g.add_argument(
+        "--eval-epochs",
+        type=int,
+        default=None,
+        help=f"epochs per network (default: {defaults.EVAL_EPOCHS['cuda']} on CUDA, {defaults.EVAL_EPOCHS['cpu']} on CPU)",
+    )
+    g.add_argument("--eval-arch", default=None, help="architecture to evaluate with (default: the embedding net)")
+    g.add_argument("--eval-seed", type=int, default=0, help="first seed of the evaluation runs")
+
+
+def add_workdir(p: argparse._ActionsContainer) -> None:
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="project folder for NNI experiments, search results, ground truth and reports "
+        "(default: $DMNAS_WORKDIR or ./experiments)",
+    )
+
+
+def add_table(p: argparse._ActionsContainer) -> None:
+    from dmnas.groundtruth.tables import DEFAULT_TABLE, table_names
+
+    p.add_argument(
+        "--table",
+        default=None,
+        nargs="+",
+        metavar="TABLE",
+        help=f"ground-truth table(s) to read full-data results from: shipped ones ({', '.join(table_names())}) or "
+        f"folders; several of one recipe are pooled; 'none' for none (default: {DEFAULT_TABLE})",
+    )
+
+
+def add_ui_host(p: argparse._ActionsContainer) -> None:
+    p.add_argument(
+        "--ui-host",
+        default="127.0.0.1",
+        choices=["127.0.0.1", "0.0.0.0"],
+        help="where the NNI web UI and its REST API listen: this machine only, or every interface (anyone who "
+        "reaches the machine can then read the experiment and stop or change it)",
+    )
+
+
+def add_search_args(p: argparse.ArgumentParser) -> None:
+    from dmnas.nas.config import CONFIRM, FULL_RECIPE, PROXY_EPOCHS
+    from dmnas.nas.proxies import PROXIES
+    from dmnas.nas.space import available_spaces
+    from dmnas.nas.tuners import TUNERS
+
+    p.description = (
+        "Train every candidate of a space briefly on a proxy inside an NNI experiment; "
+        "report rank agreement with full data."
+    )
+    add_common(p)
+    s = p.add_argument_group("search")
+    s.add_argument(
+        "--space", default="convnet_small", help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file"
+    )
+    s.add_argument(
+        "--proxy",
+        default="dm",
+        choices=PROXIES,
+        help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
+        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
+    )
+    s.add_argument("--tuner", default="grid", choices=list(TUNERS), help="NNI tuner")
+    s.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="default: the whole space (grid) / one iteration (hyperband, bohb) / 20 (other tuners)",
+    )
+    s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h (default: none)")
+    s.add_argument("--concurrency", type=int, default=1, help="trials at once")
+    s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
+    add_ui_host(s)
+    s.add_argument(
+        "--trials-per-gpu",
+        type=int,
+        default=None,
+        help=f"trials sharing one GPU, NNI's max_trial_number_per_gpu (default {defaults.TRIALS_PER_GPU}; ignored on CPU)",
+    )
+    s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
+    s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
+    s.add_argument(
+        "--full-epochs",
+        type=int,
+        default=None,
+        help=f"epochs of full-data (ground-truth) training "
+        f"(default {defaults.FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})",
+    )
+    s.add_argument(
+        "--proxy-seeds", type=int, default=1, metavar="K", help="score every candidate at K seeds and rank by the mean"
+    )
+    s.add_argument(
+        "--full-seeds", type=int, default=2, metavar="K", help="seeds of full-data training (K >= 2: the noise ceiling)"
+    )
+    s.add_argument(
+        "--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)"
+    )
+    s.add_argument(
+        "--ground-truth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
+        "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
+        "--confirm K; full-data results already known are reused (default: no ground-truth phase)",
+    )
+    s.add_argument(
+        "--confirm",
+        type=int,
+        default=CONFIRM,
+        metavar="K",
+        help="with --ground-truth: the proxy's top K trained on full data to confirm the pick",
+    )
+    add_table(s)
+    s.add_argument(
+        "--test-split", action="store_true", help="also score proxy trials on the test split (full-data trials always are)"
+    )
+    s.add_argument(
+        "--trial-seed",
+        type=int,
+        default=0,
+        help="seed of every trial's initialisation and batches, and of the random, TPE, Hyperband and BOHB tuners",
+    )
+    s.add_argument(
+        "--resume",
+        default=None,
+        metavar="ID",
+        help="continue the interrupted search ID (grid tuner): architectures it already scored are kept, a new "
+        "NNI experiment scores the rest; its own space, proxy, recipes and data are reused",
+    )
+    s.add_argument(
+        "--training-service",
+        choices=("local", "remote"),
+        default="local",
+        help="where trials run: this machine, or the --machines over SSH (NNI's remote training service)",
+    )
+    s.add_argument(
+        "--machines",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --training-service remote: YAML list of machines (host, port, user, ssh_key_file, python, "
+        "gpus, data_root; see docs/scale.md)",
+    )
+    add_workdir(s)
+    add_data_args(p)
+    add_condense_args(p)
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Rank agreement of finished searches with the full-data ground truth, side by side and paired."
+    add_common(p)
+    p.add_argument("ids", nargs="+", help="search ids (see experiments/searches/)")
+    p.add_argument("--full-epochs", type=int, default=None, help="ground-truth recipe epochs (default: the first search's)")
+    p.add_argument(
+        "--confirm", type=int, default=None, metavar="K", help="confirm each proxy's top K (default: the first search's)"
+    )
+    add_table(p)
+    add_workdir(p)
+
+
+def add_view_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Reopen a finished experiment's NNI web UI (read-only) until Ctrl-C."
+    add_common(p)
+    p.add_argument("id", help="NNI experiment id printed by `dmnas search` (the search id, or <id>_gt / <id>_r1)")
+    p.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
+    add_ui_host(p)
+
+
+def add_cache_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    add_cache_dir(p)
+    csub = p.add_subparsers(dest="cache_cmd", required=True)
+    for name, text in (("list", "one line per entry, each verified"), ("show", "manifest of one entry (verifies it)"),
+                       ("rm", "remove an entry and its checkpoint (entries only)"), ("verify", "check every entry")):
+        sp = csub.add_parser(name, help=text, formatter_class=HelpFormatter)
+        # `dmnas cache list --cache-dir X` as well as `dmnas cache --cache-dir X list` (SUPPRESS: an
+        # absent one here leaves the one given before the subcommand)
+        sp.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS, help="as before the subcommand")
+        if name in ("show", "rm"):
+            sp.add_argument("key", help="key or unique prefix")

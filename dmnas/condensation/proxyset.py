@@ -1,0 +1,310 @@
+"""Get a condensed proxy set: resolve the options into a :class:`ProxyJob` (the API and the CLI
+share this, with the device defaults of :mod:`dmnas.defaults`), then take it from the cache or
+condense it (resumably), and evaluate it on request.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dmnas import __version__
+from dmnas.augment import default_strategy
+from dmnas.condensation.cache import Cache, Entry, cache_key, default_cache_dir
+from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, CondenseState, Movement, Progress, RunOptions
+from dmnas.condensation.dm import check_ipc, condense, movement
+from dmnas.data import DataConfig, Dataset, load_dataset
+from dmnas.defaults import for_device, resolve_device
+from dmnas.errors import DmnasError
+from dmnas.models import ConvNetSpec, parse_arch
+from dmnas.train import TrainRecipe
+
+log = logging.getLogger(__name__)
+# Below this mean change (in pixel standard deviations) a "DM set" is its random real initialisation
+# in all but name: said wherever such a set is made or used.
+BARELY_MOVED_SD = 0.1
+
+
+@dataclass(frozen=True)
+class ProxyJob:
+    """Which proxy set to get (data + DM config), and how to run and where to cache it."""
+
+    data: DataConfig
+    data_root: Path | None
+    condense: CondenseConfig
+    run: RunOptions
+    cache_dir: Path
+    force: bool = False  # recompute even if cached (or corrupt)
+    quiet: bool = False  # no progress line
+
+    def __post_init__(self) -> None:
+        if self.condense.iterations < 1:
+            raise DmnasError(f"--iterations must be a positive integer, got {self.condense.iterations}")
+
+    @property
+    def device(self) -> str:
+        return self.run.device
+
+    def cache(self) -> Cache:
+        return Cache(self.cache_dir)
+
+
+def parse_pool(text: str | None) -> tuple[ConvNetSpec, ...]:
+    """``--embed-pool a,b,c`` -> specs (each name checked, repeats refused)."""
+    if not text:
+        return ()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise DmnasError(f"--embed-pool lists an architecture twice: {text}")
+    return tuple(parse_arch(n) for n in names)
+
+
+def proxy_job(
+    dataset: str = "fashion_mnist",
+    *,
+    data_root: Path | str | None = None,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    image_size: int | None = None,
+    ipc: int = DEFAULT_IPC,
+    iterations: int | None = None,
+    init: str = "real",
+    strategy: str | None = None,
+    batch_real: int = 256,
+    lr_img: float = 1.0,
+    embed_arch: str | None = None,
+    embed_pool: str | None = None,
+    precision: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    cache_dir: Path | str | None = None,
+    checkpoint_every: int = 50,
+    real_chunk: int | None = None,
+    compile: str = "auto",
+    force: bool = False,
+    quiet: bool = False,
+) -> ProxyJob:
+    """The proxy set these options ask for, every value checked and every ``None`` resolved with
+    the device's defaults. Keyword names are the CLI's option names."""
+    data = DataConfig(
+        name=dataset, val_fraction=val_fraction, split_seed=split_seed, image_size=image_size
+    )  # checked first: an unknown dataset is the likeliest mistake
+    dev = resolve_device(device)
+    d = for_device(dev)
+    cfg = CondenseConfig(
+        ipc=ipc,
+        iterations=iterations if iterations is not None else d.iterations,
+        lr_img=lr_img,
+        batch_real=batch_real,
+        init=init,
+        strategy=strategy if strategy is not None else default_strategy(dataset),
+        embed=parse_arch(embed_arch) if embed_arch else ConvNetSpec(),
+        embed_pool=parse_pool(embed_pool),
+        precision=precision or d.precision,
+        seed=seed,
+    )
+    run = RunOptions(
+        device=dev,
+        real_chunk=real_chunk if real_chunk is not None else d.real_chunk,
+        checkpoint_every=checkpoint_every,
+        channels_last=d.channels_last,
+        compile=d.compile(cfg.iterations, compile),
+    )
+    return ProxyJob(
+        data=data,
+        data_root=Path(data_root) if data_root else None,
+        condense=cfg,
+        run=run,
+        cache_dir=Path(cache_dir).resolve() if cache_dir else default_cache_dir(),
+        force=force,
+        quiet=quiet,
+    )
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a proxy set is evaluated: ``runs`` networks of ``arch`` trained with ``recipe``."""
+
+    runs: int
+    recipe: TrainRecipe
+    arch: ConvNetSpec | None = None  # None: the embedding network
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.runs < 0:
+            raise DmnasError(f"--eval-runs must be >= 0, got {self.runs}")
+
+
+def eval_config(
+    job: ProxyJob, runs: int, epochs: int | None = None, arch: str | None = None, seed: int = 0
+) -> EvalConfig:
+    """Evaluation epochs default to the device's (the paper's 1000 on CUDA)."""
+    epochs = epochs if epochs is not None else for_device(job.device).eval_epochs
+    return EvalConfig(runs, TrainRecipe(epochs=epochs, strategy=job.condense.strategy), parse_arch(arch) if arch else None, seed)
+
+
+@dataclass(frozen=True)
+class ProxySet:
+    """A cached proxy set: what ``dmnas.condense()`` returns."""
+
+    key: str
+    path: Path
+    images: torch.Tensor
+    labels: torch.Tensor
+    manifest: dict[str, Any]
+    cache_hit: bool = False
+    resumed_from: int = 0  # iteration a checkpoint was resumed from (0: a fresh run or a hit)
+    evaluations: list[str] = field(default_factory=list)  # one summary line per evaluated set
+
+    @property
+    def grid_path(self) -> Path:
+        return self.path / "grid.png"
+
+    @property
+    def movement(self) -> dict[str, Any] | None:
+        """How far the images moved from their real initialisation (manifest ``movement``)."""
+        return self.manifest.get("movement")
+
+    @classmethod
+    def of(cls, entry: Entry, cache_hit: bool, resumed_from: int) -> "ProxySet":
+        return cls(entry.key, entry.path, entry.images, entry.labels, entry.manifest, cache_hit, resumed_from)
+
+
+def movement_note(moved: dict[str, Any] | None) -> str:
+    """One line on how far a set moved; plain about a set that DM has hardly touched."""
+    if not moved:
+        return "movement from its initialisation: not recorded"
+    sd = float(moved["moved_sd"])
+    rel = 100 * float(moved["median_relative_l2"])
+    text = f"images moved {sd:.3f} pixel sd on average from their initialisation (median relative change {rel:.1f} %)"
+    if sd < BARELY_MOVED_SD:
+        text += ": within a few per cent of the real images it started from, close to a random real subset"
+    return text
+
+
+def describe(data_cfg: DataConfig, cfg: CondenseConfig, fingerprint: str) -> dict[str, Any]:
+    """Everything that determines the synthetic set; hashed into the cache key."""
+    return {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "fingerprint": fingerprint}
+
+
+def entry_key(data_cfg: DataConfig, cfg: CondenseConfig, fingerprint: str) -> str:
+    return cache_key(describe(data_cfg, cfg, fingerprint))
+
+
+def grid_writer(images: torch.Tensor, data: Dataset, ipc: int) -> Callable[[Path], None]:
+    """A PNG of the synthetic set, one row per class, in pixel space."""
+    from torchvision.utils import save_image
+
+    def write(path: Path) -> None:
+        save_image(data.denormalise(images.float()), str(path), nrow=ipc, padding=1)
+
+    return write
+
+
+def get_or_condense(
+    data: Dataset,
+    data_cfg: DataConfig,
+    cfg: CondenseConfig,
+    opts: RunOptions,
+    cache: Cache,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> ProxySet:
+    """Return the cached entry for this config, condensing (or resuming) it when missing."""
+    key = entry_key(data_cfg, cfg, data.fingerprint)
+    if cache.exists(key) and not force:
+        entry = cache.load(key)
+        if "movement" not in entry.manifest:  # sets made before it was recorded
+            entry = replace_manifest(cache, entry, movement(data, cfg, entry.images))
+        return ProxySet.of(entry, True, 0)
+    check_ipc(data, cfg.ipc)
+    cache.ensure_writable()
+    if force and cache.exists(key):
+        cache.remove(key)
+    checkpoint = cache.load_checkpoint(key)
+    resume = CondenseState.from_payload(checkpoint) if checkpoint is not None else None
+    if resume is not None:
+        log.info("resuming %s from its checkpoint at iteration %d", key, resume.iteration)
+    state = condense(
+        data,
+        cfg,
+        opts,
+        resume=resume,
+        checkpoint=lambda s: cache.save_checkpoint(key, s.to_payload()),
+        progress=progress,
+    )
+    labels = torch.arange(data.num_classes).repeat_interleave(cfg.ipc)
+    manifest = {
+        "config": {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "run": opts.__dict__},
+        "dataset": {
+            "name": data.name,
+            "fingerprint": data.fingerprint,
+            "source": data.source,
+            "classes": data.classes,
+            "image_shape": list(data.image_shape),
+            "mean": data.mean.tolist(),
+            "std": data.std.tolist(),
+        },
+        "dmnas_version": __version__,
+        "torch_version": torch.__version__,
+        "device": opts.device,
+        "host": platform.node(),
+        "wall_seconds": round(state.seconds, 3),
+        "seconds_per_iteration": round(state.seconds / max(1, cfg.iterations), 4),
+        # The median leaves out one-off costs (compilation, warm-up) of the first iterations.
+        "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4)
+        if state.iteration_seconds
+        else None,
+        "resumed_from_iteration": resume.iteration if resume else 0,
+        "loss_history": state.losses,
+        "movement": movement(data, cfg, state.images).to_dict(),
+        "evaluations": {},
+    }
+    cache.save(key, state.images, labels, manifest, grid_writer(state.images, data, cfg.ipc))
+    cache.clear_checkpoint(key)
+    return ProxySet.of(cache.load(key), False, resume.iteration if resume else 0)
+
+
+def replace_manifest(cache: Cache, entry: Entry, moved: Movement) -> Entry:
+    """Add the movement to an older entry's manifest (a read-only cache keeps it unrecorded)."""
+    try:
+        manifest = cache.update_manifest(entry.key, movement=moved.to_dict())
+    except OSError:
+        return entry
+    return Entry(entry.key, entry.path, entry.images, entry.labels, manifest)
+
+
+def obtain_proxy(job: ProxyJob, data: Dataset | None = None, progress: Progress | None = None) -> tuple[Dataset, ProxySet]:
+    """The dataset (loaded unless given) and the cached or freshly condensed set."""
+    data = data if data is not None else load_dataset(job.data, job.data_root)
+    if progress is None and not job.quiet:
+        from dmnas.progress import ProgressBar
+
+        progress = ProgressBar(f"condense {data.name} ipc={job.condense.ipc}")
+    proxy = get_or_condense(data, job.data, job.condense, job.run, job.cache(), progress=progress, force=job.force)
+    log.info("proxy set %s: %s", proxy.key, movement_note(proxy.movement))
+    return data, proxy
+
+
+def evaluate_entry(job: ProxyJob, data: Dataset, entry: ProxySet, ev: EvalConfig, baseline: bool) -> list[str]:
+    """Evaluate a cached set (and optionally the random-subset baseline); store results in its manifest."""
+    from dmnas.condensation.evaluate import evaluate_images, random_subset
+
+    spec = ev.arch or job.condense.embed
+    dev = torch.device(job.device)
+    lines, evaluations = [], dict(entry.manifest.get("evaluations", {}))
+    sets = [("dm", entry.images, entry.labels)]
+    if baseline:
+        sets.append(("random_real", *random_subset(data, job.condense.ipc, seed=job.condense.seed + 1)))
+    for name, x, y in sets:
+        res = evaluate_images(name, x, y, data, spec, ev.recipe, ev.runs, ev.seed, dev)
+        evaluations[f"{name}/{spec.name}/e{ev.recipe.epochs}/s{ev.seed}x{ev.runs}"] = res.to_dict()
+        lines.append(res.summary())
+    job.cache().update_manifest(entry.key, evaluations=evaluations)
+    return lines

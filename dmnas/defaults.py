@@ -1,0 +1,102 @@
+"""Every default that depends on the device, decided here once.
+
+The Python API, the CLI (its ``--help`` too), the trials and the benchmarks all read these, so a
+CPU user of ``dmnas.condense()`` gets what ``dmnas condense`` gives. Light: no torch at import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dmnas.errors import DmnasError
+
+# DM iterations. The paper's 20 000 are hours on a CPU. On the CPU, 50 ranked both shipped tables
+# as well as 100 and 200 did (benchmarks/results/proxy_ablation*.md), and it is what keeps the README
+# pipeline within minutes; how far such a set moves from its real initialisation is printed with it.
+CUDA_ITERATIONS = 20_000
+CPU_ITERATIONS = 50
+# Real images per forward in DM: one batch for all classes on CUDA; on a CPU, cache-sized chunks
+# (benchmarks/results/real_chunk.md: the first conv of 256 images spills the L3 cache).
+CPU_REAL_CHUNK = 16
+# torch.compile of the DM embedding: its 10-30 s compile pays for itself from about this many CPU iterations.
+COMPILE_MIN_ITERATIONS = 50
+# Epochs of the DM paper's evaluation protocol (1000) and what a CPU affords (300).
+EVAL_EPOCHS = {"cuda": 1000, "cpu": 300}
+# Full-data (ground-truth) training: the ranking stops changing at 2 epochs on CPU
+# (benchmarks/results/full_epochs_study.md); CUDA keeps it so that GPU searches reuse the shipped tables.
+FULL_EPOCHS = {"cuda": 2, "cpu": 2}
+# Matmul precision of DM: TF32 on CUDA, exact fp32 on CPU (where TF32 does not exist).
+PRECISION = {"cuda": "tf32", "cpu": "fp32"}
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def kind(device: str) -> str:
+    """'cuda' or 'cpu': what every device-dependent default is keyed by."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda when present, else cpu; a CUDA device that is not there is refused."""
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DmnasError(f"--device {name} but CUDA is not available on this machine; use --device cpu or auto")
+        return name
+    if name != "cpu":
+        raise DmnasError(f"unknown --device {name!r}; valid: {', '.join(DEVICES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class DeviceDefaults:
+    """The defaults for one resolved device."""
+
+    device: str
+    iterations: int
+    real_chunk: int
+    precision: str
+    channels_last: bool
+    eval_epochs: int
+    full_epochs: int
+
+    def compile(self, iterations: int, choice: str = "auto") -> bool:
+        """``--compile auto|on|off``: auto compiles CPU runs long enough to repay the compile."""
+        if choice not in ("auto", "on", "off"):
+            raise DmnasError(f"--compile must be auto, on or off, got {choice!r}")
+        if choice != "auto":
+            return choice == "on"
+        return kind(self.device) == "cpu" and iterations >= COMPILE_MIN_ITERATIONS
+
+    def trial_threads(self, concurrency: int) -> int:
+        """CPU threads per trial: concurrent CPU trials share the cores (oversubscribed OpenMP
+        crawls); a GPU trial keeps torch's default (0)."""
+        if kind(self.device) == "cuda":
+            return 0
+        return max(1, (os.cpu_count() or 1) // max(1, concurrency))
+
+
+def for_device(device: str) -> DeviceDefaults:
+    """Defaults of a resolved device name (``cpu``, ``cuda``, ``cuda:1``)."""
+    k = kind(device)
+    return DeviceDefaults(
+        device=device,
+        iterations=CUDA_ITERATIONS if k == "cuda" else CPU_ITERATIONS,
+        real_chunk=0 if k == "cuda" else CPU_REAL_CHUNK,
+        precision=PRECISION[k],
+        channels_last=True,
+        eval_epochs=EVAL_EPOCHS[k],
+        full_epochs=FULL_EPOCHS[k],
+    )
+
+# Trials sharing one GPU (NNI's max_trial_number_per_gpu). A proxy trial trains a width-8/16 ConvNet
+# on 500 images: a few hundred MB of GPU memory and seconds of GPU work, while about half of its wall
+# time is process start-up (benchmarks/results/trial_overhead.md); with one trial per GPU the GPU
+# idles through every start-up. Four overlap them. Not yet timed on a GPU: benchmarks/gpu_check.sh
+# measures 1 against this default when a GPU is available.
+TRIALS_PER_GPU = 4

@@ -1,0 +1,107 @@
+"""The ground truth a report reads: the shipped tables (package data) and a project's own store, and
+which of their architectures form an unbiased sample.
+
+The tables live inside the package (``dmnas/groundtruth/tables/<name>/``), so a wheel or a
+non-editable install scores ``convnet_bench48`` against the same table as a checkout. Each table
+folder is a :class:`GroundTruthStore` with a ``table.json`` that says what it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dmnas.errors import DmnasError
+from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
+from dmnas.reporting.types import GroundTruth
+from dmnas.train import TrainRecipe
+
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+DEFAULT_TABLE = "shipped"  # the 48-architecture uniform sample of convnet_bench
+# A full-data search is an unbiased sample only if its tuner chose without looking at scores.
+UNBIASED_TUNERS = ("grid", "random")
+
+
+def table_names() -> list[str]:
+    return sorted(p.name for p in TABLES_DIR.iterdir() if (p / "table.json").is_file()) if TABLES_DIR.is_dir() else []
+
+
+def table_path(name_or_path: str) -> Path:
+    """A shipped table by name (``shipped``, ``heldout``, ...) or a table folder by path."""
+    if name_or_path in table_names():
+        return TABLES_DIR / name_or_path
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise DmnasError(
+            f"ground-truth table {name_or_path!r} is neither a shipped table ({', '.join(table_names()) or 'none'}) "
+            "nor a folder with table.json"
+        )
+    return path
+
+
+def table_stores(arg: str | list[str] | tuple[str, ...] | None) -> list[GroundTruthStore]:
+    """--table: None = the default shipped table, 'none' = no table, else one or more names/paths
+    (tables of the same recipe pool into one ground truth)."""
+    if arg is None:
+        return [GroundTruthStore(TABLES_DIR / DEFAULT_TABLE)] if (TABLES_DIR / DEFAULT_TABLE).is_dir() else []
+    names = [arg] if isinstance(arg, str) else list(arg)
+    if names == ["none"]:
+        return []
+    return [GroundTruthStore(table_path(n)) for n in names]
+
+
+def table_sample(store: GroundTruthStore) -> set[str]:
+    """The architectures a table's manifest says it sampled uniformly (its unbiased part)."""
+    manifest = store.root / "table.json"
+    try:
+        return set(json.loads(manifest.read_text())["sample"]) if manifest.exists() else set()
+    except (ValueError, KeyError) as err:
+        raise DmnasError(f"ground-truth table manifest {manifest} is corrupt ({err})") from None
+
+
+def full_seconds_estimate(known: Records) -> float:
+    """Mean training seconds of the full-data records at hand (a rough guide for what is missing)."""
+    secs = [float(r.get("train_seconds", 0.0)) for seeds in known.values() for r in seeds.values()]
+    return sum(secs) / len(secs) if secs else 60.0
+
+
+def ground_truth_for(
+    loaded: list[tuple[dict[str, Any], dict[str, Any]]],
+    workdir: Path,
+    tables: list[GroundTruthStore],
+    full_recipe: TrainRecipe,
+    archs: set[str],
+    full_images: int,
+) -> GroundTruth:
+    """Full-data results of ``archs`` from the project's store and the tables, and which of them
+    are an unbiased sample: each table's (a seeded uniform sample of its space, or a stated design)
+    and each search's planned sample. Confirmation picks count only for the winner and the best known."""
+    own = GroundTruthStore(workdir / "ground_truth")
+    sources: dict[str, int] = {}
+    unbiased: set[str] = set()
+    fingerprint = loaded[0][0]["fingerprint"]
+    records = merged([own, *tables], fingerprint, full_recipe)
+    known = {a for a in records if a in archs}
+    for store in tables:
+        in_table = merged([store], fingerprint, full_recipe)
+        from_table = {a for a in table_sample(store) & known if a in in_table}
+        if from_table:
+            sources[f"table {store.root.name if store.root.parent == TABLES_DIR else store.root}"] = len(from_table)
+        unbiased |= from_table
+    for meta, results in loaded:
+        plan_file = workdir / "searches" / meta["id"] / "ground_truth_plan.json"
+        if plan_file.exists():
+            planned = set(json.loads(plan_file.read_text())["sample"]) & known
+            sources[f"search {meta['id']} sample"] = len(planned)
+            unbiased |= planned
+        tuner = meta.get("tuner", "grid")
+        if meta["proxy"] == "full" and tuner in UNBIASED_TUNERS and TrainRecipe(**meta["full_recipe"]) == full_recipe:
+            census = known & {t["record"]["arch"] for t in results["trials"] if t["record"]}
+            drawn = "every architecture" if tuner == "grid" else "uniform draws"
+            sources[f"search {meta['id']} ({drawn})"] = len(census)
+            unbiased |= census
+    per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
+    return GroundTruth(
+        per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources
+    )

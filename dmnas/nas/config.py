@@ -1,0 +1,174 @@
+"""What one search is: :class:`SearchConfig`, its training recipes and the checks made before anything runs."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dmnas.defaults import FULL_EPOCHS, kind
+from dmnas.errors import DmnasError
+from dmnas.train import TrainRecipe
+
+# 40 epochs on IPC 50 x 10 classes = 20 000 image passes per candidate, as 200 epochs on IPC 10 were;
+# see DEFAULT_IPC in dmnas/condensation/dm.py for why the images per class changed rather than the passes.
+PROXY_EPOCHS = 40
+# The full-data recipe of the shipped tables; its epochs per device come from dmnas.defaults.
+FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")
+CONFIRM = 3
+TRAINING_SERVICES = ("local", "remote")  # NNI's: this machine, or other machines over SSH
+BUDGETED_PROXIES = ("dm", "random")  # proxies trained for --epochs on a small set: a budget is their epochs
+UI_HOST = "127.0.0.1"  # the web UI and NNI's REST API answer only on this machine unless --ui-host says otherwise
+# NNI's own clients (dmnas's calls, the trials, the tuner) reach the manager at localhost, so it can
+# listen on the loopback address or on every interface, not on one other address alone.
+UI_HOSTS = ("127.0.0.1", "0.0.0.0")
+# NNI's duration syntax: a number and a unit (seconds, minutes, hours, days).
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+
+
+def default_workdir() -> Path:
+    return Path(os.environ.get("DMNAS_WORKDIR") or "experiments").resolve()
+
+
+def check_recipe(recipe: TrainRecipe, where: str) -> None:
+    """Values a training cannot start with, refused before NNI starts every trial only to fail."""
+    for name, value, ok, want in (
+        ("epochs", recipe.epochs, recipe.epochs >= 1, "a positive integer"),
+        ("lr", recipe.lr, recipe.lr > 0, "positive"),
+        ("batch_size", recipe.batch_size, recipe.batch_size >= 1, "a positive integer"),
+        ("weight_decay", recipe.weight_decay, recipe.weight_decay >= 0, ">= 0"),
+        ("momentum", recipe.momentum, 0 <= recipe.momentum < 1, "in [0, 1)"),
+    ):
+        if not ok:
+            raise DmnasError(f"{where}: {name} must be {want}, got {value}")
+
+
+def _recipe_section(raw: Any, section: str, source: Path) -> dict[str, Any]:
+    value = raw.get(section) or {}
+    if not isinstance(value, dict):
+        raise DmnasError(f"recipe file {source}: '{section}' must be a mapping of TrainRecipe fields")
+    fields = set(TrainRecipe.__dataclass_fields__)
+    bad = set(value) - fields
+    if bad:
+        raise DmnasError(
+            f"recipe file {source}: unknown key(s) {sorted(bad)} in {section}; valid: {', '.join(sorted(fields))}"
+        )
+    return value
+
+
+def recipes(
+    epochs: int, full_epochs: int | None, recipe_file: Path | None, strategy: str, device: str = "cpu"
+) -> tuple[TrainRecipe, TrainRecipe]:
+    """The proxy and full-data training recipes: defaults, then a recipe file's overrides, checked."""
+    proxy = TrainRecipe(epochs=epochs, strategy=strategy)
+    full = replace(FULL_RECIPE, epochs=full_epochs if full_epochs is not None else FULL_EPOCHS[kind(device)])
+    where = {"proxy": "--epochs", "full": "--full-epochs"}
+    if recipe_file is not None:
+        path = Path(recipe_file)
+        if not path.is_file():
+            raise DmnasError(f"recipe file {path} {'is a folder' if path.is_dir() else 'does not exist'}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise DmnasError(f"recipe file {path} is not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
+        except OSError as err:
+            raise DmnasError(f"cannot read recipe file {path}: {err.strerror}") from None
+        if not isinstance(raw, dict):
+            raise DmnasError(f"recipe file {path}: expected 'proxy:' and/or 'full:' sections")
+        unknown = set(raw) - {"proxy", "full"}
+        if unknown:
+            raise DmnasError(f"recipe file {path}: unknown section(s) {sorted(unknown)}; valid: proxy, full")
+        try:
+            proxy = replace(proxy, **_recipe_section(raw, "proxy", path))
+            full = replace(full, **_recipe_section(raw, "full", path))
+        except (TypeError, DmnasError) as err:
+            raise DmnasError(f"recipe file {path}: {err}") from None
+        where = {"proxy": f"recipe file {path}, proxy", "full": f"recipe file {path}, full"}
+    check_recipe(proxy, where["proxy"])
+    check_recipe(full, where["full"])
+    return proxy, full
+
+
+def check_duration(text: str | None) -> None:
+    if text is not None:
+        m = DURATION.match(str(text))
+        if not m or float(m.group(1)) <= 0:
+            raise DmnasError(f"--max-duration must be a positive number with a unit s, m, h or d (e.g. 30m), got {text!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One ``dmnas search``: what to search, how, and what ground truth to add afterwards."""
+
+    space: str
+    proxy: str
+    proxy_recipe: TrainRecipe
+    full_recipe: TrainRecipe
+    workdir: Path
+    tuner: str = "grid"
+    max_trials: int | None = None
+    max_duration: str | None = None
+    concurrency: int = 1
+    port: int = 8080
+    ui_host: str = UI_HOST
+    keep_ui: bool = False
+    proxy_seeds: int = 1
+    full_seeds: int = 2
+    ground_truth: int | None = None
+    confirm: int = CONFIRM
+    table: str | None = None
+    test_split: bool = False
+    trial_seed: int = 0
+    quiet: bool = False
+    resume: str | None = None  # id of an interrupted search to continue
+    training_service: str = "local"  # or "remote": NNI's SSH training service over `machines`
+    machines: Path | None = None  # machines.yaml (see dmnas.nas.machines)
+    trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
+
+    def check(self) -> None:
+        """Everything about the numbers that can be refused before anything runs."""
+        for flag, value, least in (
+            ("--concurrency", self.concurrency, 1),
+            ("--ground-truth", self.ground_truth or 0, 0),
+            ("--confirm", self.confirm, 0),
+            ("--proxy-seeds", self.proxy_seeds, 1),
+            ("--full-seeds", self.full_seeds, 1),
+            ("--max-trials", self.max_trials or 1, 1),
+            ("--trials-per-gpu", self.trials_per_gpu, 1),
+        ):
+            if value < least:
+                raise DmnasError(f"{flag} must be >= {least}, got {value}")
+        if not 1024 <= self.port <= 65535:
+            raise DmnasError(f"--port must be between 1024 and 65535, got {self.port}")
+        check_duration(self.max_duration)
+        if self.ui_host not in UI_HOSTS:
+            raise DmnasError(
+                f"--ui-host must be 127.0.0.1 (this machine only) or 0.0.0.0 (every interface), got {self.ui_host!r}"
+            )
+        if self.training_service not in TRAINING_SERVICES:
+            raise DmnasError(
+                f"unknown --training-service {self.training_service!r}; valid: {', '.join(TRAINING_SERVICES)}"
+            )
+        if (self.training_service == "remote") != (self.machines is not None):
+            raise DmnasError("--training-service remote and --machines FILE go together")
+        from dmnas.nas.tuners import TUNERS
+
+        tuner = TUNERS.get(self.tuner)
+        missing = tuner.missing()
+        if missing:
+            raise DmnasError(
+                f"--tuner {self.tuner} needs {' and '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                f"pip install {' '.join(missing)} (or dmnas[{self.tuner}])"
+            )
+        if tuner.budgeted and self.proxy not in BUDGETED_PROXIES:
+            raise DmnasError(
+                f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
+                f"{' or '.join(BUDGETED_PROXIES)}, not {self.proxy}"
+            )

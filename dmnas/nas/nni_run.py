@@ -1,0 +1,532 @@
+"""Run one NNI experiment (local or remote training service) and collect what its trials really trained.
+
+Designed around NNI 3.0's open bugs (see the README): results are taken from the trials' own
+final reports (``metric-data``), never from NNI's trial records (#5726); GridSearch gets at
+most as many trials as the grid holds (#3859); a dead tuner ends the wait with an error; GPU
+trial settings are used only when CUDA is present; ``reuse_mode`` stays off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from dmnas.errors import DmnasError
+from dmnas.nas.tuners import TUNERS, capped_trials
+from dmnas.nas.params import BUDGET_KEY, spec_from_params
+
+log = logging.getLogger(__name__)
+
+
+FINISHED = {"DONE", "STOPPED"}
+TRIAL_FAILED = {"FAILED", "SYS_CANCELED", "USER_CANCELED", "EARLY_STOPPED"}
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    name: str
+    nni_space: dict[str, Any]
+    space_size: int
+    tuner: str
+    max_trials: int
+    concurrency: int
+    max_duration: str | None
+    port: int
+    nni_dir: Path
+    trial_command: str
+    trial_code_dir: Path
+    use_gpu: bool = False
+    seed: int = 0
+    exp_id: str | None = None  # NNI generates one when None
+    max_budget: int = 1  # budgeted tuners: the full proxy budget (epochs)
+    machines: Any = None  # a dmnas.nas.machines.MachineList: NNI's remote (SSH) training service
+    ui_host: str = "127.0.0.1"  # where the web UI and REST API listen ("0.0.0.0": every interface)
+    trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: str
+    status: str
+    record: dict[str, Any] | None  # the trial's own final report
+    nni_shown_arch: str | None  # what NNI's trial record claims it trained
+    stderr_path: str | None = None
+    parameter_id: str | None = None  # id of the parameters the trial really received
+    tuner_arch: str | None = None  # the architecture the tuner generated under that id
+    nni_seconds: float | None = None  # the trial's wall time as NNI saw it (start to end)
+
+
+@dataclass
+class ExperimentOutcome:
+    id: str
+    url: str
+    status: str
+    trials: list[TrialOutcome] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.record is not None]
+
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.status in TRIAL_FAILED]
+
+    @property
+    def mislabelled(self) -> int:
+        return sum(1 for t in self.succeeded if t.nni_shown_arch and t.nni_shown_arch != t.record["arch"])  # type: ignore[index]
+
+
+def port_is_free(port: int, host: str = "") -> bool:
+    """Nothing listens on ``port`` on any interface (NNI's manager would bind them all)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def lock_dir() -> Path:
+    """Per-machine folder of port claims (every user's dmnas looks in the same one)."""
+    folder = Path(tempfile.gettempdir()) / "dmnas-ports"
+    folder.mkdir(mode=0o1777, exist_ok=True)
+    try:
+        folder.chmod(0o1777)  # sticky and shared, like /tmp: anyone may claim, none may steal
+    except OSError:
+        pass
+    return folder
+
+
+@dataclass
+class PortClaim:
+    """A port this process holds (an exclusive lock on ``<tmp>/dmnas-ports/<port>.lock``) until it
+    ends or :meth:`release`: two dmnas searches never pick the same port, even started together."""
+
+    port: int
+    handle: Any = None
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def try_claim(port: int) -> PortClaim | None:
+    import fcntl
+
+    path = lock_dir() / f"{port}.lock"
+    handle = open(path, "a+")  # noqa: SIM115 - kept open: the lock lives as long as the handle
+    try:
+        os.chmod(path, 0o666)
+    except OSError:
+        pass
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    if not port_is_free(port):  # claimed by us, but something else (not dmnas) listens there
+        handle.close()
+        return None
+    return PortClaim(port, handle)
+
+
+def claim_port(port: int, tries: int = 50) -> PortClaim:
+    """``port`` if free and unclaimed, else the next such one (the caller says so)."""
+    if not 1024 <= port <= 65535:
+        raise DmnasError(f"--port must be between 1024 and 65535, got {port}")
+    for candidate in range(port, min(port + tries, 65536)):
+        claim = try_claim(candidate)
+        if claim is not None:
+            return claim
+    raise DmnasError(f"ports {port}..{port + tries - 1} are all in use; pick another with --port")
+
+
+def choose_port(port: int, tries: int = 50) -> int:
+    """A free port now (probed, not held): for callers that start something at once."""
+    claim = claim_port(port, tries)
+    claim.release()
+    return claim.port
+
+
+def tuner_exhausted(status: str, stats: dict[str, int], parameters_issued: int) -> bool:
+    """True once a tuner that ran out of parameters has nothing left to run.
+
+    NNI never moves such an experiment to DONE (it does so only for its own trial or duration
+    cap, status NO_MORE_TRIAL), so we must end it ourselves. But the tuner says "no more" while
+    its last parameters may still sit in the manager's queue, invisible to ``job-statistics``
+    until the next submission round: every parameter the tuner issued (``nextSequenceId``) must
+    have become a trial job, and none may still be running.
+    """
+    if status != "TUNER_NO_MORE_TRIAL":
+        return False
+    running = stats.get("RUNNING", 0) + stats.get("WAITING", 0) + stats.get("UNKNOWN", 0)
+    return running == 0 and sum(stats.values()) >= parameters_issued
+
+
+def dispatcher_exited(nni_dir: Path, exp_id: str) -> bool:
+    """The tuner process logs this line when it stops; during a run that means it crashed."""
+    log_file = nni_dir / exp_id / "log" / "dispatcher.log"
+    try:
+        return "Dispatcher exiting" in log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def arch_of(hp: Any) -> tuple[str | None, str | None]:
+    """(parameter id, architecture) of one of NNI's ``TrialHyperParameters`` (Hyperband's ids are
+    strings, and its parameters carry the trial budget besides the architecture)."""
+    try:
+        params = {k: v for k, v in hp.parameters.items() if k != BUDGET_KEY}
+        return str(hp.parameter_id), spec_from_params(params)[0].name
+    except (AttributeError, KeyError, TypeError, ValueError, DmnasError):
+        return None, None
+
+
+def trial_jobs(exp: Any) -> list[Any]:
+    """NNI's ``TrialJob`` list. Its client requires ``parameter_index`` in every trial's parameters,
+    which Hyperband's lack (the client raises TypeError): then the same endpoint is read through
+    NNI's own REST helper and the missing index filled in -- the one raw call dmnas keeps."""
+    try:
+        return exp.list_trial_jobs()
+    except TypeError:
+        from nni.experiment import rest
+        from nni.experiment.data import TrialJob
+
+        raw = rest.get(exp.port, "/trial-jobs", exp.url_prefix)
+        for job in raw:
+            job["hyperParameters"] = [
+                json.dumps({"parameter_index": 0, **json.loads(h)}) for h in job.get("hyperParameters") or []
+            ]
+        return [TrialJob(**job) for job in raw]
+
+
+def collect(exp: Any, url: str, status: str, trials_dir: Path | None = None) -> ExperimentOutcome:
+    """Pair every final result with the architecture its trial reported itself.
+
+    Reads through NNI's own client (``list_trial_jobs`` / ``get_job_metrics``, which also undo
+    the REST API's double JSON encoding of metrics); it lacks nothing dmnas needs here."""
+    jobs = trial_jobs(exp)
+    finals: dict[str, tuple[str, Any]] = {
+        trial_id: (
+            str(m.parameterId),
+            m.data,
+        )  # NNI gives ints here, strings there (and Hyperband's are strings)
+        for trial_id, metrics in exp.get_job_metrics().items()
+        for m in metrics
+        if m.type == "FINAL"
+    }
+    # parameter id -> architecture is right even where NNI attached it to the wrong trial (#5726).
+    by_parameter_id = dict(arch_of(hp) for job in jobs for hp in job.hyperParameters)
+    outcome = ExperimentOutcome(exp.id, url, status)
+    for job in jobs:
+        shown = arch_of(job.hyperParameters[0])[1] if job.hyperParameters else None
+        parameter_id, record = finals.get(job.trialJobId, (None, None))
+        if not isinstance(record, dict):
+            record = None
+        tuner_arch = by_parameter_id.get(parameter_id) if parameter_id is not None else None
+        if record is not None and tuner_arch is not None and tuner_arch != record.get("arch"):
+            log.warning(
+                "trial %s reported %s but parameter %s is %s",
+                job.trialJobId,
+                record.get("arch"),
+                parameter_id,
+                tuner_arch,
+            )
+        outcome.trials.append(
+            TrialOutcome(
+                job.trialJobId,
+                job.status,
+                record,
+                shown,
+                stderr_file(job.stderrPath or None, trials_dir / job.trialJobId if trials_dir else None),
+                parameter_id,
+                tuner_arch,
+                (job.endTime - job.startTime) / 1000 if job.endTime and job.endTime > job.startTime else None,
+            )
+        )
+    return outcome
+
+
+def fetch_failed_logs(exp: Any) -> None:
+    """Ask NNI's manager to download the logs of every trial that did not succeed (remote service).
+    NNI's client has no call for this endpoint, and its REST helper would parse the log as JSON."""
+    import urllib.request
+
+    prefix = f"/{exp.url_prefix.strip('/')}" if exp.url_prefix else ""
+    for job in trial_jobs(exp):
+        if job.status != "SUCCEEDED":
+            url = f"http://127.0.0.1:{exp.port}{prefix}/api/v1/nni/trial-file/{job.trialJobId}/stderr"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:
+                    resp.read()
+            except Exception as err:  # noqa: BLE001 - a missing log must not lose the results
+                log.warning("could not fetch the log of trial %s: %s", job.trialJobId, err)
+
+
+def stderr_file(reported: str | None, trial_dir: Path | None = None) -> str | None:
+    """The trial's real stderr file. NNI 3.0 reports ``<trial>/stderr`` but the local service
+    writes ``<trial>/trial.stderr``, and for a killed (USER_CANCELED) trial it reports nothing."""
+    candidates = [Path(reported), Path(reported).with_name("trial.stderr")] if reported else []
+    if trial_dir is not None:
+        candidates.append(trial_dir / "trial.stderr")
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    return reported
+
+
+def last_error_line(stderr_path: str | None) -> str:
+    """The last non-empty line of a trial's stderr: usually the exception."""
+    if not stderr_path:
+        return ""
+    try:
+        lines = [line for line in Path(stderr_path).read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def last_manager_error(manager_log: Path) -> str:
+    """The last ERROR line of NNI's manager log, without its timestamp (e.g. why a remote worker failed)."""
+    try:
+        lines = manager_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [ln.split("ERROR", 1)[1].strip() for ln in lines if " ERROR " in ln]
+    return errors[-1][:300] if errors else ""
+
+
+def quiet_nni() -> None:
+    """NNI prints coloured INFO lines to stdout and resets its logger's level on import; dmnas
+    prints what matters itself, so NNI speaks only on warnings unless --verbose."""
+    from nni.runtime.log import silence_stdout
+
+    silence_stdout()
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("nni").setLevel(logging.WARNING)
+
+
+BIND_PRELOAD = Path(__file__).resolve().parent / "nni_patch" / "bind_host.js"
+
+
+def manager_host(settings: ExperimentSettings) -> str:
+    """Where NNI's manager listens: --ui-host; a remote search also needs its workers to reach it,
+    so there it listens on every interface (said in the log)."""
+    if settings.machines is not None and settings.ui_host not in ("0.0.0.0", ""):
+        log.warning("remote search: NNI's manager listens on every interface (its workers connect back to it)")
+        return "0.0.0.0"
+    return settings.ui_host or "0.0.0.0"
+
+
+@contextlib.contextmanager
+def manager_env(host: str) -> Iterator[None]:
+    """NNI 3.0's REST server binds every interface; its manager (a Node.js process started by
+    ``Experiment.start`` with this process's environment) preloads dmnas's one-function patch,
+    which makes a port-only listen() use ``host``. The environment is restored right after."""
+    if host == "0.0.0.0":
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in ("NODE_OPTIONS", "DMNAS_BIND_HOST")}
+    os.environ["NODE_OPTIONS"] = f"{saved['NODE_OPTIONS'] or ''} --require {BIND_PRELOAD}".strip()
+    os.environ["DMNAS_BIND_HOST"] = host
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def serving_experiment(port: int) -> str | None:
+    """The id of the experiment whose manager answers on ``port`` (None: none answers)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/experiment", timeout=10) as r:
+            return str(json.loads(r.read().decode()).get("id"))
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def check_owner(settings: ExperimentSettings, exp_id: str) -> None:
+    """NNI's launcher takes any manager answering on its port for the one it started; if ours
+    failed to bind, another search's manager answers. Stop here, before touching it."""
+    serving = serving_experiment(settings.port)
+    if serving != exp_id:
+        raise DmnasError(
+            f"port {settings.port} is served by another NNI experiment ({serving or 'unknown'}), not {exp_id}: "
+            "its manager could not bind the port; nothing was changed, start again with another --port"
+        )
+
+
+def stop_own_manager(exp: Any) -> None:
+    """Stop the manager process this experiment started (if any) without a REST call, which could
+    reach another experiment's manager on the same port."""
+    proc = getattr(exp, "_proc", None)
+    if proc is not None and getattr(proc, "poll", lambda: 0)() is None:
+        proc.kill()
+        proc.wait()
+    exp._proc = None  # NNI's atexit stop() would otherwise send a REST "stop" to whoever holds the port
+    exp.port = None
+
+
+def run_experiment(
+    settings: ExperimentSettings,
+    on_progress: Callable[[dict[str, int]], None] | None = None,
+    keep_ui: bool = False,
+    on_done: Callable[[ExperimentOutcome], None] | None = None,
+    poll_seconds: float = 2.0,
+) -> ExperimentOutcome:
+    """Start the experiment, wait for it (Ctrl-C stops it cleanly), collect the outcome.
+
+    ``on_done(outcome)`` runs while the web UI is still up; with ``keep_ui`` the UI then stays
+    until Ctrl-C, which here only closes the UI.
+    """
+    from nni.experiment import Experiment, RunMode
+
+    quiet_nni()
+    tuner = TUNERS.get(settings.tuner)
+    remote = settings.machines is not None
+    exp = Experiment("remote" if remote else "local", id=settings.exp_id)
+    c = exp.config
+    c.experiment_name = settings.name
+    c.search_space = settings.nni_space
+    c.trial_command = settings.trial_command
+    c.trial_code_directory = str(settings.trial_code_dir)
+    c.trial_concurrency = settings.concurrency
+    c.max_trial_number = capped_trials(tuner, settings.max_trials, settings.space_size)
+    if settings.max_duration:
+        c.max_experiment_duration = settings.max_duration
+    class_args = tuner.class_args(settings.seed, c.max_trial_number, settings.max_budget)
+    if tuner.class_name:
+        from nni.experiment.config import CustomAlgorithmConfig
+
+        # NNI's tuner process imports it from the installed dmnas; code_directory is only required.
+        c.tuner = CustomAlgorithmConfig(
+            class_name=tuner.class_name, code_directory=str(settings.trial_code_dir), class_args=class_args
+        )
+    else:
+        c.tuner.name = tuner.nni_name
+        c.tuner.class_args = class_args
+    c.experiment_working_directory = str(settings.nni_dir)
+    if remote:
+        from dmnas.nas.machines import manager_ip, nni_machine_list
+
+        c.nni_manager_ip = manager_ip(settings.machines)  # workers connect back to it
+        c.training_service.machine_list = nni_machine_list(settings.machines)
+        c.training_service.reuse_mode = False  # True falls back to NNI's older service
+        c.trial_gpu_number = 1 if settings.machines.use_gpu else 0
+    else:
+        c.training_service.use_active_gpu = False
+        if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
+            c.trial_gpu_number = 1
+            c.training_service.use_active_gpu = True
+            # Several small trials share one GPU (NNI accepts it only with trial_gpu_number set).
+            c.training_service.max_trial_number_per_gpu = settings.trials_per_gpu
+    host = manager_host(settings)
+    try:
+        with manager_env(host):
+            exp.start(settings.port, run_mode=RunMode.Background)
+    except RuntimeError as err:  # e.g. "Port ... is not idle": something took it since it was claimed
+        stop_own_manager(exp)
+        raise DmnasError(f"NNI's manager did not start on port {settings.port}: {err}") from None
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{settings.port}"
+    status = "RUNNING"
+    owned = False
+    try:
+        check_owner(settings, exp.id)  # the manager on this port must be the one just started
+        owned = True
+        while True:
+            try:
+                status = exp.get_status()
+                stats = {s["trialJobStatus"]: int(s["trialJobNumber"]) for s in exp.get_job_statistics()}
+            except OSError:  # requests' ConnectionError: the manager is gone (e.g. a worker failed)
+                manager_log = settings.nni_dir / exp.id / "log" / "nnimanager.log"
+                raise DmnasError(
+                    f"NNI's manager stopped ({last_manager_error(manager_log) or 'no error logged'}); see {manager_log}"
+                ) from None
+            if on_progress is not None:
+                on_progress(stats)
+            if status in FINISHED:
+                break
+            if status == "ERROR":
+                raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")
+            if not tuner.cycles and tuner_exhausted(
+                status, stats, int(exp.get_experiment_profile().get("nextSequenceId", 0))
+            ):
+                status = "DONE"  # every trial the tuner could give has finished
+                break
+            if dispatcher_exited(settings.nni_dir, exp.id) and exp.get_status() not in FINISHED:
+                raise DmnasError(
+                    f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}"
+                )
+            time.sleep(poll_seconds)
+        if remote:
+            # A remote trial's logs stay on its machine; NNI's manager fetches them on request
+            # into <experiment>/trials/<id>/, which is where dmnas then finds the stderr.
+            fetch_failed_logs(exp)
+            trials_dir = settings.nni_dir / exp.id / "trials"
+        else:  # the local training service's layout under the experiment folder
+            trials_dir = settings.nni_dir / exp.id / "environments" / "local-env" / "trials"
+        outcome = collect(exp, url, status, trials_dir)
+        if on_done is not None:
+            on_done(outcome)
+        if keep_ui:
+            log.warning("web UI stays up at %s (Ctrl-C closes it)", url)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return outcome
+    except KeyboardInterrupt:
+        log.warning("interrupted: stopping experiment %s", exp.id)
+        raise
+    finally:
+        if owned:
+            exp.stop()  # stops the NNI manager and its trials; the experiment can be viewed later
+        else:
+            stop_own_manager(exp)
+
+
+def view(exp_id: str, port: int, ui_host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> None:
+    """Reopen a finished experiment's web UI (read-only) until Ctrl-C."""
+    from nni.experiment import Experiment
+
+    quiet_nni()
+    claim = claim_port(port)
+    claim.release()  # NNI's manager binds it next
+    try:
+        exp = Experiment(None, id=exp_id)
+    except ValueError as err:
+        raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
+    try:
+        # NNI's blocking view() leaks its detached manager if interrupted while starting; stop it ourselves.
+        with manager_env(ui_host or "0.0.0.0"):
+            exp.view(port=claim.port, non_blocking=True)
+        url = f"http://{'127.0.0.1' if ui_host in ('0.0.0.0', '') else ui_host}:{claim.port}"
+        if on_ready is not None:
+            on_ready(url)
+        while True:
+            time.sleep(3600)
+    except RuntimeError as err:
+        raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exp.stop()

@@ -1,0 +1,240 @@
+"""How a candidate is scored: the training proxies (full data, DM set, random subset, early stopping)
+and zero-cost scores, and :func:`run_trial`, which scores one architecture as a trial does.
+
+Ordinary PyTorch code, tested without NNI; :mod:`dmnas.nas.trial` adapts it to NNI.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dmnas.atomic import write_json_atomic
+from dmnas.condensation.cache import Cache
+from dmnas.condensation.evaluate import random_subset
+from dmnas.data import DataConfig, load_dataset
+from dmnas.errors import DmnasError
+from dmnas.groundtruth.store import GroundTruthStore
+from dmnas.models import ConvNetSpec, build_convnet, count_parameters
+from dmnas.registry import Registry
+from dmnas.nas.context import TrialContext, trial_data_dir, trial_device, trial_threads
+from dmnas.nas.params import BUDGET_KEY, budget_epochs, spec_from_params
+from dmnas.nas.zero_cost import ZERO_COST, rankable
+from dmnas.train import TrainRecipe, accuracy, train_model
+
+PEEK_IMAGES = 1000  # validation images behind each intermediate result
+
+# Training proxies: (context, dataset) -> the images a candidate trains on.
+TrainingSet = Callable[[TrialContext, Any], tuple[torch.Tensor, torch.Tensor]]
+TRAINING_SETS: Registry[TrainingSet] = Registry("proxy")
+
+
+@TRAINING_SETS.register("full")
+def _full(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    return data.train_x, data.train_y
+
+
+@TRAINING_SETS.register("dm")
+def _dm(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    entry = Cache(Path(ctx.cache_dir or "")).load(str(ctx.entry_key))  # checksum-verified
+    return entry.images, entry.labels
+
+
+@TRAINING_SETS.register("random")
+def _random(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    return random_subset(data, ctx.ipc, seed=ctx.seed + 1)
+
+
+@TRAINING_SETS.register("early")
+def _early(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """The first ``early_images`` of a seeded shuffle of the full split: trained for one epoch,
+    this is full-data training stopped after as many image passes as one DM-proxy trial makes.
+    (The recipe's schedule runs over that shortened run, so it ends annealed, not cut mid-way.)"""
+    n = max(1, min(ctx.early_images, len(data.train_x)))
+    pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(ctx.seed + 2))[:n]
+    return data.train_x[pick], data.train_y[pick]
+
+
+PROXIES = (*TRAINING_SETS.names(), *ZERO_COST.names())
+
+
+def zero_cost_batch(data, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
+    pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:n]
+    return data.train_x[pick]
+
+
+def score_zero_cost(
+    name: str,
+    spec: ConvNetSpec,
+    data,
+    seed: int,
+    batch_size: int,  # noqa: ANN001
+    device: torch.device,
+) -> dict[str, Any]:
+    """A zero-cost score of a freshly initialised ``spec`` (seeded init and batch); no training."""
+    t0 = time.perf_counter()
+    model = build_convnet(
+        spec, data.image_shape, data.num_classes, generator=torch.Generator().manual_seed(seed)
+    ).to(device)
+    score = ZERO_COST.get(name)(model, zero_cost_batch(data, batch_size, seed).to(device))
+    return {
+        "score": rankable(score),
+        "raw_score": repr(score),
+        "train_seconds": round(time.perf_counter() - t0, 4),
+        "params": count_parameters(model),
+        "arch": spec.name,
+        **spec.to_dict(),
+        "seed": seed,
+        "images": batch_size,
+        "fingerprint": data.fingerprint,
+        "device": str(device),
+    }
+
+
+def train_and_score(
+    spec: ConvNetSpec,
+    data,  # noqa: ANN001 - a dmnas.data.Dataset
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: TrainRecipe,
+    seed: int,
+    device: torch.device,
+    report: Callable[[float], None] = lambda acc: None,
+    reports: int = 5,
+    test: bool = True,
+) -> dict[str, Any]:
+    """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracy on the validation split (and
+    the test split when ``test``). Initialisation and batch order depend only on ``seed``. Shared
+    by trials and the ground-truth table builder, so a shipped record and a ``--proxy full`` trial
+    are one recipe."""
+    gen = torch.Generator().manual_seed(seed)
+    model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
+    every = max(1, recipe.epochs // max(1, reports))
+    # Intermediate results only draw NNI's curves: a fixed seeded subset of the validation split
+    # keeps them cheap (the final result always uses the whole split).
+    peek = torch.randperm(len(data.val_x), generator=torch.Generator().manual_seed(0))[:PEEK_IMAGES]
+
+    peek_seconds = 0.0
+
+    def on_epoch(epoch: int, m: torch.nn.Module) -> None:
+        nonlocal peek_seconds
+        if epoch % every == 0 and epoch < recipe.epochs:
+            t = time.perf_counter()
+            report(accuracy(m, data.val_x[peek], data.val_y[peek], device))
+            peek_seconds += time.perf_counter() - t
+
+    result = train_model(model, x, y, recipe, gen, device, on_epoch=on_epoch)
+    t_eval = time.perf_counter()
+    val_acc = accuracy(model, data.val_x, data.val_y, device)
+    test_acc = accuracy(model, data.test_x, data.test_y, device) if test else None
+    return {
+        "default": val_acc,  # NNI ranks on validation accuracy, never on the test split
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "train_seconds": round(result.seconds, 3),  # includes the intermediate evaluations
+        "peek_seconds": round(peek_seconds, 3),
+        "final_eval_seconds": round(time.perf_counter() - t_eval, 3),
+        "params": count_parameters(model),
+        "arch": spec.name,
+        **spec.to_dict(),
+        "seed": seed,
+        "images": len(x),
+        "fingerprint": data.fingerprint,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_trial(
+    params: dict[str, Any],
+    ctx: TrialContext,
+    report: Callable[[float], None] = lambda acc: None,
+    trial_id: str = "standalone",
+    extra_timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
+    return the final result dict (``score`` is what NNI and the report rank by)."""
+    params = dict(params)
+    budget = params.pop(BUDGET_KEY, None)
+    spec, job_seed = spec_from_params(params)
+    device = trial_device(ctx)
+    threads = trial_threads(ctx, device)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    data = load_dataset(DataConfig(**ctx.data), trial_data_dir(ctx))
+    if ctx.fingerprint and data.fingerprint != ctx.fingerprint:
+        raise DmnasError(
+            f"machine {socket.gethostname()}: its {data.name} differs from the search's "
+            f"(fingerprint {data.fingerprint}, expected {ctx.fingerprint}); ranks would not be comparable"
+        )
+    timings = {"data_load": time.perf_counter() - t0}
+    first = ctx.seed if job_seed is None else job_seed
+    seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
+    if ctx.proxy in ZERO_COST:
+        runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
+        accs = {}
+    else:
+        t0 = time.perf_counter()
+        x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
+        timings["training_set"] = time.perf_counter() - t0
+        recipe = TrainRecipe(**ctx.recipe)
+        if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see experiment.TUNERS)
+            recipe = replace(recipe, epochs=budget_epochs(budget, recipe.epochs))
+        # Intermediate results only from the first seed: NNI plots one curve per trial.
+        runs = [
+            train_and_score(
+                spec,
+                data,
+                x,
+                y,
+                recipe,
+                s,
+                device,
+                report if i == 0 else (lambda acc: None),
+                ctx.reports,
+                test=ctx.proxy == "full" or ctx.test_split,
+            )
+            for i, s in enumerate(seeds)
+        ]
+        for r in runs:
+            r["score"] = r["val_acc"]
+        timings["peeks"] = sum(r["peek_seconds"] for r in runs)
+        timings["training"] = sum(r["train_seconds"] for r in runs) - timings["peeks"]
+        timings["final_eval"] = sum(r["final_eval_seconds"] for r in runs)
+        accs = {
+            "val_acc": sum(r["val_acc"] for r in runs) / len(runs),
+            "test_acc": None if runs[0]["test_acc"] is None else sum(r["test_acc"] for r in runs) / len(runs),
+        }
+    score = sum(r["score"] for r in runs) / len(runs)
+    record: dict[str, Any] = {
+        **runs[0],
+        **accs,
+        "default": score,
+        "score": score,  # NNI ranks on `default`, never on the test split
+        "seed_scores": [r["score"] for r in runs],
+        "seeds": seeds,
+        "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
+        "proxy": ctx.proxy,
+        "trial_id": trial_id,
+        "budget_epochs": None if budget is None or ctx.proxy in ZERO_COST else recipe.epochs,
+        # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
+        "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
+    }
+    write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
+    if ctx.proxy == "full":
+        store = GroundTruthStore(Path(ctx.ground_truth_dir))
+        for r in runs:
+            store.put(
+                data.fingerprint,
+                spec.name,
+                TrainRecipe(**ctx.recipe),
+                r["seed"],
+                {**r, "proxy": "full", "trial_id": trial_id},
+            )
+    return record

@@ -1,0 +1,84 @@
+"""Continue an interrupted grid search: what it scored is kept, a new NNI experiment scores the rest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from dmnas.atomic import write_json_atomic
+from dmnas.errors import DmnasError
+from dmnas.groundtruth.store import GroundTruthStore
+from dmnas.nas.config import SearchConfig
+from dmnas.nas.folder import known_searches, nni_final_records, recorded_trials, resume_nni_id, search_dir
+from dmnas.nas.run import OnReport, SearchRun, log_report, run_phases
+
+log = logging.getLogger(__name__)
+
+
+def resume_search(cfg: SearchConfig, on_report: OnReport = log_report) -> str:
+    """Architectures with a recorded proxy result are kept, a new NNI experiment (``<id>_r<k>``)
+    scores only the others, and the report covers each architecture once. The search's own
+    settings (space, proxy, recipe, data, proxy set) are reused (said so); this command's options
+    that would change them do not apply."""
+    from dmnas.nas.context import TrialContext
+    from dmnas.nas.nni_run import claim_port
+    from dmnas.nas.space import load_space
+    from dmnas.nas.tuners import TUNERS
+
+    search_id = cfg.resume or ""
+    folder = search_dir(cfg.workdir, search_id)
+    try:
+        meta = json.loads((folder / "search.json").read_text())
+        ctx = TrialContext.load(folder / "context.json")
+    except FileNotFoundError:
+        known = known_searches(cfg.workdir)
+        raise DmnasError(
+            f"--resume {search_id}: no search of that id in {cfg.workdir}; known: {', '.join(known) or 'none'}"
+        ) from None
+    except (ValueError, TypeError) as err:
+        raise DmnasError(f"--resume {search_id}: its search.json or context.json is corrupt ({err})") from None
+    if not TUNERS.get(meta["tuner"]).exhaustive:
+        raise DmnasError(
+            f"--resume continues grid searches; search {search_id} used tuner {meta['tuner']} "
+            "(start it again, or use --tuner grid)"
+        )
+    space = load_space(meta["space"])
+    names = [spec.name for spec in space.specs()][: int(meta["max_trials"])]
+    resumed = list(meta.get("resumed", []))
+    # Records on disk first; then what NNI's manager kept of trials that wrote theirs elsewhere.
+    done = recorded_trials(folder)
+    for nni_id in [search_id, *(r["nni_id"] for r in resumed)]:
+        for rec in nni_final_records(cfg.workdir / "nni" / nni_id / "db" / "nni.sqlite"):
+            if rec["arch"] not in done:
+                done[rec["arch"]] = rec
+                write_json_atomic(folder / "trials" / f"{rec['arch']}__{rec['trial_id']}.json", rec)
+    missing = [n for n in names if n not in done]
+    prior = [
+        {"trial_id": r.get("trial_id"), "status": "SUCCEEDED", "record": r, "recorded_before_resume": True}
+        for n, r in done.items()
+        if n in names
+    ]
+    nni_id = resume_nni_id(search_id, len(resumed) + 1)
+    log.info(
+        "resuming search %s (%s on %s): %d of %d architectures already scored (not trained again); %s; "
+        "the search's own space, proxy, recipes, data and proxy set are kept",
+        search_id, meta["proxy"], space.name, len(prior), len(names),
+        f"scoring the other {len(missing)} in NNI experiment {nni_id}" if missing else "nothing left to score",
+    )
+    port = claim_port(cfg.port)
+    meta["resumed"] = resumed + [{"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}]
+    write_json_atomic(folder / "search.json", meta)
+    tables = [GroundTruthStore(Path(t)) for t in meta.get("tables", [meta.get("table", "none")]) if t != "none"]
+    machines = None
+    if meta.get("machines"):  # a remote search resumes on its machines (checked again)
+        from dmnas.nas.machines import check_machines, load_machines
+
+        machines = load_machines(cfg.machines or Path(meta["machines"]))
+        check_machines(machines, ctx.data, meta["fingerprint"])
+    use_gpu = machines.use_gpu if machines else ctx.device.startswith("cuda") and ctx.threads == 0
+    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines)
+    if missing:
+        log.info("NNI experiment %s: web UI %s", nni_id, port.url(cfg.ui_host))
+    nni_space = {"arch": {"_type": "choice", "_value": missing}}
+    return run_phases(cfg, run, nni_space, len(missing), len(missing), "grid", nni_id, prior, on_report=on_report)

@@ -1,0 +1,358 @@
+"""A search as calls: checks -> proxy set -> NNI experiment -> ground truth -> report.
+
+Takes typed configs only (:class:`dmnas.nas.config.SearchConfig` and the condensation stage's
+:class:`dmnas.condensation.proxyset.ProxyJob`); it logs and raises, and hands the finished report to
+``on_report`` (the CLI prints it). One id names the search, its folder and its NNI experiments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from dmnas.atomic import write_json_atomic
+from dmnas.condensation.proxyset import ProxyJob
+from dmnas.errors import DmnasError
+from dmnas.groundtruth.store import GroundTruthStore, merged
+from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
+from dmnas.reporting.types import Report
+from dmnas.nas.config import SearchConfig
+from dmnas.nas.folder import GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, proxy_scores, save_outcome, search_dir
+from dmnas.train import TrainRecipe
+
+log = logging.getLogger(__name__)
+MIN_RANKED = 2  # a search with fewer scored architectures than this ranked nothing
+OnReport = Callable[[Report], None]
+
+
+def log_report(report: Report) -> None:
+    log.info("%s", report.to_markdown())
+
+
+class StatusLog:
+    """One line whenever trials finish (or the first start): running counts alone flicker too often."""
+
+    def __init__(self, label: str) -> None:
+        self.label, self.last = label, None
+
+    def __call__(self, stats: dict[str, int]) -> None:
+        key = tuple(sorted((k, v) for k, v in stats.items() if k not in ("RUNNING", "WAITING")))
+        if not stats or key == self.last:
+            return
+        self.last = key
+        log.info("%s: %s", self.label, ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())))
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """One search's fixed parts, whether it starts now or resumes."""
+
+    search_id: str
+    folder: Path
+    space: Any  # dmnas.nas.space.SearchSpace
+    ctx: Any  # dmnas.nas.context.TrialContext
+    meta: dict[str, Any]
+    port: Any  # dmnas.nas.nni_run.PortClaim, held for the whole search
+    use_gpu: bool
+    tables: list[GroundTruthStore]
+    machines: Any = None  # MachineList for NNI's remote service, None for local
+
+
+def experiment_settings(
+    name: str, nni_space: dict[str, Any], size: int, cfg: SearchConfig, run: SearchRun, folder: Path,
+    max_trials: int | None, tuner: str, nni_id: str,
+) -> Any:
+    from dmnas.nas.nni_run import ExperimentSettings
+
+    if run.machines is not None:
+        from dmnas.nas.machines import trial_command
+
+        (folder / ".nniignore").write_text(NNI_IGNORE)
+        command = trial_command(run.machines)  # runs in the uploaded copy of the folder
+    else:
+        command = f"{sys.executable} -m dmnas.nas.trial --context {folder / 'context.json'}"
+    return ExperimentSettings(
+        name=name,
+        nni_space=nni_space,
+        space_size=size,
+        tuner=tuner,
+        max_trials=max_trials,
+        concurrency=cfg.concurrency,
+        max_duration=cfg.max_duration,
+        port=run.port.port,
+        nni_dir=cfg.workdir / "nni",
+        trial_command=command,
+        trial_code_dir=folder,
+        use_gpu=run.use_gpu,
+        seed=cfg.trial_seed,
+        exp_id=nni_id,
+        max_budget=cfg.proxy_recipe.epochs,
+        machines=run.machines,
+        ui_host=cfg.ui_host,
+        trials_per_gpu=cfg.trials_per_gpu,
+    )
+
+
+def start_search(cfg: SearchConfig, job: ProxyJob, on_report: OnReport = log_report) -> str:
+    """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
+    import torch
+
+    from dmnas.condensation.dm import check_ipc
+    from dmnas.condensation.proxyset import obtain_proxy
+    from dmnas.data import load_dataset
+    from dmnas.nas.context import TrialContext
+    from dmnas.nas.nni_run import claim_port
+    from dmnas.nas.space import check_fits, load_space
+    from dmnas.nas.tuners import TUNERS, capped_trials, hyperband_iteration_trials
+    from dmnas.nas.zero_cost import ZERO_COST
+
+    # Everything that can be checked before NNI starts, cheapest first.
+    space = load_space(cfg.space)
+    cfg.check()
+    tuner = TUNERS.get(cfg.tuner)
+    machines = None
+    if cfg.machines is not None:
+        from dmnas.nas.machines import load_machines
+
+        machines = load_machines(cfg.machines)
+    tables = table_stores(cfg.table)
+    device = job.device
+    # Without --max-trials: the grid's size, one Hyperband iteration, or 20 for the other tuners.
+    default_trials = hyperband_iteration_trials(cfg.proxy_recipe.epochs) if tuner.budgeted else 20
+    max_trials = capped_trials(
+        tuner, cfg.max_trials if cfg.max_trials or tuner.exhaustive else default_trials, space.size
+    )
+    workdir = cfg.workdir
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DmnasError(f"cannot create --workdir {workdir}: {err.strerror}") from None
+    data = load_dataset(job.data, job.data_root)
+    check_fits(space, data.image_shape)
+    check_ipc(data, job.condense.ipc)
+    if machines is not None:  # before condensing (minutes) and before NNI starts
+        from dmnas.nas.machines import check_machines
+
+        check_machines(machines, job.data.__dict__, data.fingerprint)
+        log.info("machines: %d ready (%s)", len(machines.machines), ", ".join(m.label for m in machines.machines))
+    port = claim_port(cfg.port)  # held until this process ends: no other dmnas search takes it
+    if port.port != cfg.port:
+        log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
+    entry_key, cache_dir, ipc = None, None, job.condense.ipc
+    if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
+        _, proxy = obtain_proxy(job, data)
+        entry_key, cache_dir = proxy.key, str(job.cache().root)
+        log.info("proxy set: %s (%s) %s", entry_key, "cache hit" if proxy.cache_hit else "condensed now", proxy.path)
+    use_gpu = machines.use_gpu if machines else device.startswith("cuda") and torch.cuda.is_available()
+    proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
+    # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
+    early_images = proxy_recipe.epochs * ipc * data.num_classes
+    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(cfg.proxy, proxy_recipe)
+
+    search_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
+    folder = search_dir(workdir, search_id)
+    folder.mkdir(parents=True)
+    gt_store = GroundTruthStore(workdir / "ground_truth")
+    if machines is not None and entry_key:
+        from dmnas.nas.machines import ship_proxy_set
+
+        cache_dir = ship_proxy_set(Path(cache_dir), entry_key, folder)
+    from dmnas.defaults import for_device
+
+    ctx = TrialContext(
+        proxy=cfg.proxy,
+        data=job.data.__dict__,
+        data_dir=str(job.data_root.resolve()) if job.data_root else None,
+        recipe=trial_recipe.to_dict(),
+        device=device,
+        seed=cfg.trial_seed,
+        results_dir=str(folder / "trials"),
+        ground_truth_dir=str(gt_store.root),
+        entry_key=entry_key,
+        cache_dir=cache_dir,
+        ipc=ipc,
+        threads=0 if use_gpu else for_device("cpu").trial_threads(cfg.concurrency),
+        seeds=cfg.full_seeds if cfg.proxy == "full" else cfg.proxy_seeds,
+        early_images=early_images,
+        test_split=cfg.test_split,
+    )
+    if machines is not None:
+        from dmnas.nas.machines import remote_context
+
+        ctx = remote_context(ctx, machines, data.fingerprint, cfg.concurrency)
+    ctx.save(folder / "context.json")
+    meta = {
+        "id": search_id,
+        "space": str(space.path),
+        "space_size": space.size,
+        "proxy": cfg.proxy,
+        "tuner": cfg.tuner,
+        "max_trials": max_trials,
+        "concurrency": cfg.concurrency,
+        "dataset": data.name,
+        "fingerprint": data.fingerprint,
+        "entry_key": entry_key,
+        "ipc": ipc,
+        "proxy_recipe": proxy_recipe.to_dict(),
+        "full_recipe": full_recipe.to_dict(),
+        "trial_recipe": None if cfg.proxy in ZERO_COST else trial_recipe.to_dict(),
+        "early_images": early_images,
+        "proxy_seeds": ctx.seeds,
+        "full_seeds": cfg.full_seeds,
+        "confirm": cfg.confirm,
+        "tables": [str(t.root) for t in tables] or ["none"],
+        "full_images": len(data.train_x),
+        "device": device,
+        "training_service": cfg.training_service,
+        "machines": str(machines.path.resolve()) if machines else None,
+        "ui_host": cfg.ui_host,
+        "trials_per_gpu": cfg.trials_per_gpu,
+    }
+    write_json_atomic(folder / "search.json", meta)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
+    log.info(
+        "NNI experiment %s: %s (%d architectures, %d trials, tuner %s, proxy %s) - web UI %s",
+        search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
+    )
+    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines)
+    return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_report=on_report)
+
+
+def check_enough(summary: dict[str, Any], search_id: str) -> None:
+    """An exit status that tells the truth: a search that ranked (almost) nothing failed."""
+    if summary["succeeded"] >= MIN_RANKED or not summary["failed"]:
+        return
+    logs = summary.get("failed_logs") or [t.get("stderr") for t in summary["trials"] if t.get("stderr")]
+    raise DmnasError(
+        f"search {search_id}: {summary['failed']} trial(s) failed and {summary['succeeded']} succeeded, too few to rank; "
+        f"see {logs[0] if logs else 'the trial logs'}"
+    )
+
+
+def run_phases(
+    cfg: SearchConfig,
+    run: SearchRun,
+    nni_space: dict[str, Any],
+    size: int,
+    max_trials: int,
+    tuner: str,
+    nni_id: str,
+    prior: list[dict[str, Any]] = (),
+    on_report: OnReport = log_report,
+) -> str:
+    """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
+    from dmnas.reporting.make import report_searches
+    from dmnas.nas.nni_run import ExperimentOutcome, run_experiment
+
+    search_id, folder, ctx = run.search_id, run.folder, run.ctx
+    full_recipe = TrainRecipe(**run.meta["full_recipe"])
+    fingerprint = run.meta["fingerprint"]
+    gt_store = GroundTruthStore(cfg.workdir / "ground_truth")  # the trials' own path may be a remote one
+    tables = [str(t.root) for t in run.tables] or "none"
+
+    def finish() -> None:
+        # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
+        on_report(report_searches([search_id], cfg.workdir, table=tables))
+
+    need_gt = cfg.ground_truth is not None and ctx.proxy != "full"
+    try:
+        if size:
+            run_experiment(  # its outcome reaches results.json through on_done
+                experiment_settings(
+                    f"dmnas {run.space.name} {ctx.proxy}", nni_space, size, cfg, run, folder, max_trials, tuner, nni_id
+                ),
+                on_progress=StatusLog(f"search {search_id}"),
+                keep_ui=cfg.keep_ui and not need_gt,
+                on_done=lambda o: (
+                    adopt_records(folder, o, gt_store, fingerprint, TrainRecipe(**ctx.recipe)),
+                    save_outcome(folder, o, prior),
+                    None if need_gt else (check_enough(_summary(folder), search_id), finish()),
+                ),
+            )
+        else:  # everything was recorded before the interruption
+            save_outcome(folder, ExperimentOutcome(nni_id, "", "DONE"), prior)
+            if not need_gt:
+                finish()
+    except KeyboardInterrupt:
+        log.warning(
+            "search %s interrupted: continue it with `dmnas search --resume %s` "
+            "(architectures already scored are not trained again)", search_id, search_id,
+        )
+        raise
+    summary = _summary(folder)
+    log.info(
+        "search %s: %d succeeded, %d failed%s", search_id, summary["succeeded"], summary["failed"],
+        f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)"
+        if summary["nni_mislabelled"] else "",
+    )
+    check_enough(summary, search_id)
+    if need_gt:
+        ground_truth_phase(cfg, run, summary, full_recipe, fingerprint, gt_store, finish)
+    views = [nni_id] + ([gt_nni_id(search_id)] if (folder / GT_PHASE).is_dir() else [])
+    log.info("reopen the web UI later: %s", " / ".join(f"`dmnas view {v}`" for v in views))
+    return search_id
+
+
+def _summary(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "results.json").read_text())
+
+
+def ground_truth_phase(
+    cfg: SearchConfig,
+    run: SearchRun,
+    summary: dict[str, Any],
+    full_recipe: TrainRecipe,
+    fingerprint: str,
+    gt_store: GroundTruthStore,
+    finish: Callable[[], None],
+) -> None:
+    """Full-data training of an unbiased sample and the proxy's top to confirm, except what is known."""
+    from dmnas.groundtruth.sampling import plan_ground_truth
+    from dmnas.nas.nni_run import run_experiment
+    from dmnas.nas.params import job_name
+
+    plan = plan_ground_truth(
+        proxy_scores(summary)[0], run.space.size, cfg.ground_truth, cfg.confirm, list(range(cfg.full_seeds)), seed=cfg.trial_seed
+    )
+    write_json_atomic(run.folder / "ground_truth_plan.json", plan.to_dict())
+    known = merged([gt_store, *run.tables], fingerprint, full_recipe)
+    missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
+    est = len(missing) * full_seconds_estimate(known)
+    log.info(
+        "ground truth (%s, seeds %s): unbiased sample of %d (inclusion probability %.2f each) + the proxy's top %d "
+        "to confirm; %d of %d trainings already known%s",
+        full_recipe.describe(), plan.seeds, len(plan.sample), plan.inclusion_probability, len(plan.confirm),
+        len(plan.jobs()) - len(missing), len(plan.jobs()),
+        f", training {len(missing)} on full data (about {est / 60:.0f} min of training in all)" if missing else "",
+    )
+    if not missing:
+        finish()
+        return
+    gt_dir = run.folder / GT_PHASE
+    gt_dir.mkdir(parents=True)
+    replace(
+        run.ctx,
+        proxy="full",
+        recipe=full_recipe.to_dict(),
+        results_dir="trials" if run.machines else str(gt_dir / "trials"),
+        seeds=1,
+    ).save(gt_dir / "context.json")
+    jobs = [job_name(a, s) for a, s in missing]
+    outcome = run_experiment(
+        experiment_settings(
+            f"dmnas {run.space.name} ground truth", {"job": {"_type": "choice", "_value": jobs}}, len(jobs),
+            cfg, run, gt_dir, len(jobs), "grid", gt_nni_id(run.search_id),
+        ),
+        on_progress=StatusLog(f"ground truth {run.search_id}"),
+        keep_ui=cfg.keep_ui,
+        on_done=lambda o: (adopt_records(gt_dir, o, gt_store, fingerprint, full_recipe), save_outcome(gt_dir, o), finish()),
+    )
+    if outcome.failed:
+        log.warning("ground truth: %d full-data trials failed; see %s", len(outcome.failed), gt_dir / "results.json")

@@ -1,0 +1,326 @@
+"""The correlation report: proxies vs full-data training, as values, JSON and Markdown.
+
+Two kinds of figures, never mixed: *estimates* (rho, tau, top-k, with intervals) over the
+unbiased ground-truth sample only, each read against a noise ceiling on the same footing; and
+*confirmation* of each proxy's pick from its own top-k trained on full data. Proxies scored on the
+same architectures are compared pairwise (a paired bootstrap), not by eyeing two intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmnas.groundtruth.sampling import top_k
+from dmnas.reporting.stats import (
+    Ceiling,
+    PairedDelta,
+    SeedCeilings,
+    agreement,
+    confirmation,
+    noise_ceiling,
+    paired_delta,
+    per_seed_spearman,
+    seed_ceilings,
+    spearman_top_k,
+    top_k_sizes,
+)
+from dmnas.reporting.types import GroundTruth, ProxyScores, Report, Row
+
+REGRET_AT = (1, 3, 5)
+PAIRED_MEASURES = ("spearman", "top10", "top20", "top10pct", "top20pct")
+
+
+def ceiling_of(truth: GroundTruth) -> Ceiling | None:
+    return noise_ceiling({a: s for a, s in truth.per_seed.items() if a in truth.unbiased})
+
+
+def _complete_seeds(truth: GroundTruth, names: list[str]) -> tuple[list[str], np.ndarray] | None:
+    """The architectures of ``names`` trained at every seed of the table, and their (n, K) matrix."""
+    seeds = truth.seeds
+    full = [a for a in names if all(s in truth.per_seed.get(a, {}) for s in seeds)]
+    if len(seeds) < 2 or len(full) < 3:
+        return None
+    return full, np.array([[truth.per_seed[a][s] for s in seeds] for a in full])
+
+
+def ceilings_of(truth: GroundTruth) -> SeedCeilings | None:
+    """Single-seed and K-seed-mean ceilings (whole table over the unbiased sample; top-k over the
+    top population, as the proxies' figures are)."""
+    whole = _complete_seeds(truth, sorted(truth.unbiased & set(truth.mean)))
+    top = _complete_seeds(truth, sorted(top_population(truth)))
+    if whole is None:
+        return None
+    c = seed_ceilings(whole[1])
+    t = seed_ceilings(top[1]) if top is not None else None
+    if c is None or t is None:
+        return c
+    return SeedCeilings(c.n, c.k_seeds, c.single, c.mean, t.single_top, t.mean_top)
+
+
+def top_population(truth: GroundTruth) -> set[str]:
+    """What top-k figures are drawn from: the unbiased sample plus any screened top."""
+    return (set(truth.unbiased) | set(truth.screened)) & set(truth.mean)
+
+
+def _regrets(scores: dict[str, float], known: dict[str, float]) -> dict[int, float]:
+    return {k: confirmation(top_k(scores, k), known).regret for k in REGRET_AT}
+
+
+def build_rows(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, seed: int = 0) -> list[Row]:
+    mean = truth.mean
+    pop = top_population(truth)
+    rows = []
+    for p in proxies:
+        names = sorted(set(p.scores) & set(mean) & truth.unbiased)
+        x = np.array([p.scores[n] for n in names])
+        est = agreement(x, np.array([mean[n] for n in names]), seed=seed) if names else None
+        seeded = _complete_seeds(truth, names)
+        per_seed = (
+            per_seed_spearman(np.array([p.scores[n] for n in seeded[0]]), seeded[1]) if seeded else float("nan")
+        )
+        top_names = sorted(set(p.scores) & pop)
+        tx = np.array([p.scores[n] for n in top_names])
+        ty = np.array([mean[n] for n in top_names])
+        tops = {name: spearman_top_k(tx, ty, k) for name, k in top_k_sizes(len(top_names)).items()}
+        known = {a: mean[a] for a in p.scores.keys() | p.space if a in mean}
+        secs = list(p.seconds.values())
+        rows.append(
+            Row(
+                p,
+                est,
+                confirmation(top_k(p.scores, confirm_k), known),
+                float(np.mean(secs)) if secs else float("nan"),
+                float(sum(secs)),
+                per_seed,
+                tops,
+                len(top_names),
+                _regrets(p.scores, known),
+            )
+        )
+    return rows
+
+
+def paired_comparisons(
+    proxies: list[ProxyScores], truth: GroundTruth, samples: int = 2000, seed: int = 0
+) -> list[PairedDelta]:
+    """Every pair of proxies, on the architectures both scored: whole table (unbiased sample) and
+    each top-k (top population)."""
+    mean = truth.mean
+    pop = top_population(truth)
+    out = []
+    for a, b in itertools.combinations(proxies, 2):
+        whole = sorted(set(a.scores) & set(b.scores) & truth.unbiased & set(mean))
+        top = sorted(set(a.scores) & set(b.scores) & pop)
+        for measure in PAIRED_MEASURES:
+            names = whole if measure == "spearman" else top
+            k = None if measure == "spearman" else top_k_sizes(len(names))[measure]
+            out.append(
+                paired_delta(
+                    np.array([a.scores[n] for n in names]),
+                    np.array([b.scores[n] for n in names]),
+                    np.array([mean[n] for n in names]),
+                    (a.label, b.label),
+                    k=k,
+                    measure=measure,
+                    samples=samples,
+                    seed=seed,
+                )
+            )
+    return out
+
+
+def make_report(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, seed: int = 0) -> Report:
+    return Report(
+        build_rows(proxies, truth, confirm_k, seed),
+        truth,
+        confirm_k,
+        ceiling_of(truth),
+        ceilings_of(truth),
+        paired_comparisons(proxies, truth, seed=seed),
+        proxies,
+    )
+
+
+def _f(x: float | None, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{100 * x:.1f}" if pct else f"{x:.3f}"
+
+
+def _ci(ci: tuple[float, float]) -> str:
+    return f"[{_f(ci[0])}, {_f(ci[1])}]"
+
+
+def header(truth: GroundTruth, ceiling: Ceiling | None, ceilings: SeedCeilings | None) -> list[str]:
+    n_u = len(truth.unbiased & set(truth.mean))
+    src = ", ".join(f"{k}: {v}" for k, v in truth.sources.items()) or "none"
+    lines = [
+        f"Ground truth: full-data training on {truth.images} images, recipe **{truth.recipe}** "
+        f"(key {truth.recipe_key}), seeds {truth.seeds or 'none'}; validation accuracy averaged over seeds.",
+        f"Unbiased sample: {n_u} architectures with full-data results, each drawn with equal probability "
+        f"whatever any proxy scored it ({src}). Whole-table estimates use only these.",
+    ]
+    if truth.screened:
+        lines.append(
+            f"Top population: the sample plus {len(truth.screened - truth.unbiased)} architectures that a cheap screen "
+            "ranked high, trained so that the top of the space is covered; top-k figures are drawn from it."
+        )
+    if ceiling is None:
+        lines.append(
+            "Noise ceiling: n/a (needs architectures of the sample trained at >= 2 seeds: `--full-seeds 2`)."
+        )
+    else:
+        k = len(truth.seeds)
+        mean_part = (
+            f"; for the {k}-seed mean that ρ is read against (Spearman–Brown): **{_f(ceilings.mean)}**"
+            if ceilings
+            else ""
+        )
+        lines.append(
+            f"Noise ceiling (Spearman between seed {ceiling.seeds[0]} and seed {ceiling.seeds[1]} of the same "
+            f"recipe, n={ceiling.n}): **{_f(ceiling.spearman)}** {_ci(ceiling.spearman_ci95)}{mean_part}; "
+            f"seed-to-seed sd of accuracy {_f(ceiling.seed_sd, True)} pts."
+        )
+    return lines
+
+
+def markdown(report: Report) -> str:
+    rows, truth, ceilings = report.rows, report.truth, report.ceilings
+    lines = [
+        "# dmnas proxy ranking report",
+        "",
+        *header(truth, report.ceiling, ceilings),
+        "",
+        "## Estimates on the unbiased sample",
+        "",
+        "| proxy | n | ρ vs seed mean [95% CI] | ρ / mean ceiling | ρ vs each seed | / seed ceiling | Kendall τ "
+        "| top-5 | top-10% (k) | s per arch | total s | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def rel(x: float, c: float | None) -> str:
+        return _f(x / c) if (c and not math.isnan(c) and not math.isnan(x)) else "n/a"
+
+    for r in rows:
+        a = r.estimate
+        if a is None:
+            lines.append(
+                f"| {r.scores.label} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a "
+                f"| {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |"
+            )
+            continue
+        lines.append(
+            f"| {r.scores.label} | {a.n} | {_f(a.spearman)} {_ci(a.spearman_ci95)} "
+            f"| {rel(a.spearman, ceilings.mean if ceilings else None)} | {_f(r.per_seed_spearman)} "
+            f"| {rel(r.per_seed_spearman, ceilings.single if ceilings else None)} | {_f(a.kendall_tau)} "
+            f"| {_f(a.top5_overlap)} | {_f(a.top10pct_overlap)} ({a.top10pct_k}) "
+            f"| {r.seconds_per_arch:.2f} | {r.total_seconds:.0f} | {r.scores.failed} |"
+        )
+    n_top = max((r.top_n for r in rows), default=0)
+    sizes = top_k_sizes(n_top)
+    lines += [
+        "",
+        f"## Where NAS decides: Spearman within the true top k (of {n_top} architectures)",
+        "",
+        "| proxy | " + " | ".join(f"top {sizes[m]} ({m})" for m in PAIRED_MEASURES[1:]) + " | "
+        + " | ".join(f"regret after top {k}" for k in REGRET_AT) + " |",
+        "|---|" + "---|" * (len(PAIRED_MEASURES) - 1 + len(REGRET_AT)),
+    ]
+    if ceilings:
+        lines.append(
+            "| *ceiling: seed mean (one seed)* | "
+            + " | ".join(f"{_f(ceilings.mean_top.get(m))} ({_f(ceilings.single_top.get(m))})" for m in PAIRED_MEASURES[1:])
+            + " |" + " |" * len(REGRET_AT)
+        )
+    for r in rows:
+        lines.append(
+            f"| {r.scores.label} | "
+            + " | ".join(_f(r.top_spearman.get(m)) for m in PAIRED_MEASURES[1:])
+            + " | "
+            + " | ".join(_f(r.regret_at.get(k), True) for k in REGRET_AT)
+            + " |"
+        )
+    if report.paired:
+        lines += [
+            "",
+            "## Paired comparisons (same architectures, paired bootstrap over architectures)",
+            "",
+            "| A | B | measure | n | Δρ (A − B) [95% CI] | share of resamples A > B |",
+            "|---|---|---|---|---|---|",
+        ]
+        for d in report.paired:
+            lines.append(
+                f"| {d.a} | {d.b} | {d.measure} | {d.n} | {_f(d.delta)} {_ci(d.ci95)} | {_f(d.p_a_beats_b)} |"
+            )
+    lines += [
+        "",
+        f"## Confirmation: each proxy's top-{report.confirm_k} on full data",
+        "",
+        "| proxy | top-k known | winner after confirmation | its full acc % | best known (of n) | regret pts |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        c = r.confirm
+        lines.append(
+            f"| {r.scores.label} | {c.k}/{report.confirm_k} | {c.winner or 'n/a'} | {_f(c.winner_full_acc, True)} "
+            f"| {c.best_known or 'n/a'} {_f(c.best_known_full_acc, True)} (of {c.n_known}) | {_f(c.regret, True)} |"
+        )
+    lines += [
+        "",
+        "Reading the tables: ρ vs seed mean is Spearman between the proxy score and the seed-mean full-data "
+        "accuracy; it is read against the Spearman–Brown ceiling of that mean. ρ vs each seed is the mean over "
+        "seeds of Spearman against one seed, read against the seed-vs-seed ceiling. Top-k Spearman is computed "
+        "within the k best by full-data accuracy (n/a below 5); its ceilings are the same measure between seeds. "
+        "top-k overlap: share of the proxy's k best among full training's k best (n/a below 2k architectures). "
+        "A paired Δρ whose interval excludes 0 is a difference the sample supports. Regret is against the best "
+        "architecture *known* (a lower bound). s per arch: the proxy's own scoring seconds.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    truth, mean = report.truth, report.truth.mean
+    return {
+        "ground_truth": {
+            "recipe": truth.recipe,
+            "recipe_key": truth.recipe_key,
+            "images": truth.images,
+            "seeds": truth.seeds,
+            "unbiased_n": len(truth.unbiased & set(mean)),
+            "top_population_n": len(top_population(truth)),
+            "sources": truth.sources,
+        },
+        "ceiling": report.ceiling.to_dict() if report.ceiling else None,
+        "ceilings": report.ceilings.to_dict() if report.ceilings else None,
+        "confirm_k": report.confirm_k,
+        "rows": [r.to_dict() for r in report.rows],
+        "paired": [d.to_dict() for d in report.paired],
+        "pairs": {
+            p.label: {
+                n: {
+                    "proxy": p.scores[n],
+                    "full": mean[n],
+                    "full_per_seed": truth.per_seed[n],
+                    "unbiased": n in truth.unbiased,
+                }
+                for n in sorted(set(p.scores) & set(mean))
+            }
+            for p in report.proxies
+        },
+    }
+
+
+def write_report(out_dir: Path, report: Report) -> dict[str, Path]:
+    """report.json, report.md and the figures in ``out_dir``; returns every path written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    paths["json"].write_text(json.dumps(report_dict(report), indent=2, sort_keys=True, default=str))
+    paths["markdown"].write_text(markdown(report))
+    paths.update(report.figures(out_dir))
+    return paths

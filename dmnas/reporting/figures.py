@@ -1,0 +1,162 @@
+"""The report's figures (matplotlib, Agg backend: no display needed), each as PNG and SVG.
+
+Per proxy: score vs full-data accuracy, and rank vs rank; for the report: every proxy's Spearman
+with its interval against the noise ceiling. Architectures of the unbiased sample are filled
+dots; those known only through confirmation or other runs are hollow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats
+
+if TYPE_CHECKING:
+    from dmnas.reporting.stats import Ceiling, SeedCeilings
+    from dmnas.reporting.types import GroundTruth, Report, Row
+
+FORMATS = ("png", "svg")
+
+
+def _pyplot():  # noqa: ANN202 - matplotlib.pyplot, imported only when a figure is drawn
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works on machines without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _legend(ax) -> None:  # noqa: ANN001
+    """A legend only when something is labelled (an empty one makes matplotlib warn)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+
+
+def _save(fig, stem: Path) -> dict[str, Path]:  # noqa: ANN001
+    out = {}
+    for fmt in FORMATS:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        out[fmt] = path
+    _pyplot().close(fig)
+    return out
+
+
+def scatter(stem: Path, row: Row, truth: GroundTruth) -> dict[str, Path]:
+    """Proxy score (x) vs seed-mean full-data accuracy (y); the pick and the best labelled."""
+    plt = _pyplot()
+    p, mean = row.scores, truth.mean
+    names = sorted(set(p.scores) & set(mean))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for unbiased, style in (
+        (True, {"c": "tab:blue"}),
+        (False, {"facecolors": "none", "edgecolors": "tab:gray"}),
+    ):
+        sel = [n for n in names if (n in truth.unbiased) == unbiased]
+        if sel:
+            ax.scatter(
+                [p.scores[n] for n in sel],
+                [100 * mean[n] for n in sel],
+                s=22,
+                label="unbiased sample" if unbiased else "other known",
+                **style,
+            )
+    c = row.confirm
+    for arch, text, color in ((c.winner, "winner", "tab:red"), (c.best_known, "best known", "tab:green")):
+        if arch and arch in p.scores:
+            ax.annotate(
+                f"{text}\n{arch}",
+                (p.scores[arch], 100 * mean[arch]),
+                fontsize=7,
+                color=color,
+                xytext=(5, -12),
+                textcoords="offset points",
+            )
+            ax.scatter([p.scores[arch]], [100 * mean[arch]], s=60, marker="*", c=color, zorder=3)
+    a = row.estimate
+    title = (
+        f"{p.label}\nSpearman {a.spearman:.3f}, Kendall {a.kendall_tau:.3f} (n={a.n})"
+        if a
+        else f"{p.label}\nno unbiased sample"
+    )
+    ax.set(title=title, xlabel=f"proxy score ({p.proxy})", ylabel="full-data val accuracy, seed mean (%)")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    return _save(fig, stem)
+
+
+def ranks(stem: Path, row: Row, truth: GroundTruth) -> dict[str, Path]:
+    """Rank by the proxy vs rank by full data over the unbiased sample (1 = best); the diagonal
+    is perfect agreement."""
+    plt = _pyplot()
+    p, mean = row.scores, truth.mean
+    names = sorted(set(p.scores) & set(mean) & truth.unbiased)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if names:
+        rp = stats.rankdata([-p.scores[n] for n in names])
+        rf = stats.rankdata([-mean[n] for n in names])
+        ax.scatter(rf, rp, s=20, c="tab:blue")
+        ax.plot([1, len(names)], [1, len(names)], color="gray", lw=0.8, ls="--")
+        ax.invert_xaxis()
+        ax.invert_yaxis()
+    ax.set(
+        title=f"{p.label}: ranks (n={len(names)})",
+        xlabel="rank by full-data training",
+        ylabel="rank by proxy",
+    )
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    return _save(fig, stem)
+
+
+def comparison(
+    stem: Path, rows: list[Row], ceiling: Ceiling | None, ceilings: SeedCeilings | None = None
+) -> dict[str, Path]:
+    """Every proxy's Spearman (vs the seed mean) with its 95 % interval; the seed-vs-seed ceiling as
+    a band and, on the proxies' footing, the Spearman–Brown ceiling of the seed mean as a line."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(rows) + 2), 4))
+    xs = np.arange(len(rows))
+    for x, r in zip(xs, rows, strict=True):
+        a = r.estimate
+        if a is None or np.isnan(a.spearman):
+            continue
+        lo, hi = a.spearman_ci95
+        ax.errorbar(
+            [x], [a.spearman], yerr=[[a.spearman - lo], [hi - a.spearman]], fmt="o", capsize=4, c="tab:blue"
+        )
+    if ceiling is not None and not np.isnan(ceiling.spearman):
+        ax.axhspan(*ceiling.spearman_ci95, color="tab:orange", alpha=0.15)
+        ax.axhline(
+            ceiling.spearman,
+            color="tab:orange",
+            lw=1,
+            label=f"seed vs seed {ceiling.spearman:.3f} (n={ceiling.n})",
+        )
+    if ceilings is not None and not np.isnan(ceilings.mean):
+        label = f"{ceilings.k_seeds}-seed mean ceiling {ceilings.mean:.3f}"
+        ax.axhline(ceilings.mean, color="tab:red", lw=1, ls="--", label=label)
+    _legend(ax)
+    ax.set_xticks(xs, [r.scores.label for r in rows], rotation=20, ha="right", fontsize=7)
+    ax.set(
+        ylabel="Spearman vs full-data training", ylim=(-1.05, 1.05), title="Proxies on the unbiased sample"
+    )
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, stem)
+
+
+def draw_all(folder: Path, report: Report) -> dict[str, Path]:
+    """Every figure of a report into ``folder``; returns the paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for i, r in enumerate(report.rows):
+        for kind, draw in (("scatter", scatter), ("ranks", ranks)):
+            for fmt, path in draw(folder / f"{kind}_{i}_{r.scores.proxy}", r, report.truth).items():
+                paths[f"{kind}_{i}_{fmt}"] = path
+    for fmt, path in comparison(folder / "proxies", report.rows, report.ceiling, report.ceilings).items():
+        paths[f"proxies_{fmt}"] = path
+    return paths

@@ -1,0 +1,93 @@
+"""A report over finished searches: their proxy scores, the ground truth they share, written to
+``<workdir>/reports/<id>+<id>/``. What ``dmnas report`` and ``dmnas.report()`` run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dmnas.errors import DmnasError
+from dmnas.groundtruth.tables import ground_truth_for, table_stores
+from dmnas.reporting.build import make_report, write_report
+from dmnas.reporting.types import ProxyScores, Report
+from dmnas.nas.config import CONFIRM
+from dmnas.nas.folder import load_search, proxy_scores
+from dmnas.train import TrainRecipe
+
+log = logging.getLogger(__name__)
+
+
+def proxy_label(meta: dict[str, Any]) -> str:
+    proxy, seeds = meta["proxy"], meta.get("proxy_seeds", 1)
+    recipe = meta.get("trial_recipe") or {}
+    detail = {
+        "full": f"{recipe.get('epochs')}ep",
+        "early": f"{meta.get('early_images')} img passes",
+        "dm": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
+        "random": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
+    }.get(proxy, "at init")
+    return f"{proxy} {detail}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
+
+
+def space_architectures(space: str) -> frozenset[str]:
+    """The names in a search's space; empty when the space file is gone (then only what the
+    search scored is known to belong to it)."""
+    from dmnas.nas.space import load_space
+
+    try:
+        return frozenset(spec.name for spec in load_space(space).specs())
+    except (DmnasError, OSError) as err:
+        log.warning("space %s of the search cannot be read (%s): regret counts only scored architectures", space, err)
+        return frozenset()
+
+
+def search_proxy_scores(meta: dict[str, Any], results: dict[str, Any]) -> ProxyScores:
+    scores, seconds, repeats = proxy_scores(results)
+    recs = [t["record"] for t in results["trials"] if t["record"]]
+    if repeats:
+        log.info("search %s: %d architectures were scored more than once; their scores are averaged", meta["id"], repeats)
+    return ProxyScores(
+        proxy_label(meta),
+        meta["id"],
+        meta["proxy"],
+        scores,
+        seconds,
+        recs[0]["images"] if recs else 0,
+        results["failed"],
+        repeats,
+        space_architectures(meta["space"]),
+    )
+
+
+def report_searches(
+    ids: list[str],
+    workdir: Path,
+    full_epochs: int | None = None,
+    table: str | list[str] | None = None,
+    confirm: int | None = None,
+) -> Report:
+    """Proxy vs full-data agreement for one or more searches, side by side; written to disk.
+
+    ``table``: None = what the first search used, 'none', or one or more table names/paths
+    (tables of the same recipe are pooled)."""
+    if confirm is not None and confirm < 0:
+        raise DmnasError(f"--confirm must be >= 0, got {confirm}")
+    if not ids:
+        raise DmnasError("name at least one search id")
+    loaded = [load_search(workdir, i) for i in ids]
+    first = loaded[0][0]
+    full_recipe = TrainRecipe(**first["full_recipe"])
+    if full_epochs is not None:
+        full_recipe = replace(full_recipe, epochs=full_epochs)
+    if len({m["fingerprint"] for m, _ in loaded}) > 1:
+        raise DmnasError(f"searches {', '.join(ids)} use different datasets/splits; report them separately")
+    confirm_k = confirm if confirm is not None else int(first.get("confirm", CONFIRM))
+    proxies = [search_proxy_scores(meta, results) for meta, results in loaded]
+    archs = set().union(*(p.scores.keys() | p.space for p in proxies))
+    tables = table_stores(table if table is not None else first.get("tables", first.get("table")))
+    truth = ground_truth_for(loaded, workdir, tables, full_recipe, archs, int(first["full_images"]))
+    report = make_report(proxies, truth, confirm_k)
+    paths = write_report(workdir / "reports" / "+".join(ids), report)
+    return replace(report, paths=paths)

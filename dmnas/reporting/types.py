@@ -1,0 +1,124 @@
+"""The report's values: what a proxy scored, the ground truth, one row per proxy, the whole report.
+
+Plain data (no matplotlib, no NNI): :mod:`dmnas.reporting.build` computes these, :mod:`dmnas.reporting.figures`
+draws them, and ``dmnas.report()`` returns a :class:`Report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmnas.reporting.stats import Agreement, Ceiling, Confirmation, PairedDelta, SeedCeilings
+
+
+@dataclass(frozen=True)
+class ProxyScores:
+    """One search's results: architecture -> proxy score (higher is better), plus costs."""
+
+    label: str  # e.g. "dm ipc10 200ep (abc123)"
+    experiment: str
+    proxy: str
+    scores: dict[str, float]
+    seconds: dict[str, float]
+    images: int
+    failed: int
+    repeats: int = 0  # architectures a tuner scored more than once (their scores are averaged)
+    # Every architecture of the searched space. A tuner that visits only part of it (hyperband,
+    # bohb, tpe, ...) is charged its regret against the best known anywhere in the space, not
+    # only among what it visited. Empty: only the scored architectures are known to be in it.
+    space: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Full-data validation accuracy per architecture and seed, and which architectures form the
+    unbiased sample (the rest is known only from confirmation or other searches)."""
+
+    per_seed: dict[str, dict[int, float]]
+    unbiased: frozenset[str]
+    recipe: str  # one line, TrainRecipe.describe()
+    recipe_key: str
+    images: int
+    sources: dict[str, int]  # where the unbiased sample came from -> architectures
+    # Architectures a table trained because a screen ranked them high (not a uniform draw): they
+    # join the unbiased sample only for figures within the top of the ranking, where the screen's
+    # purpose was to make the top complete (see dmnas/groundtruth/tables/README.md).
+    screened: frozenset[str] = frozenset()
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {a: float(np.mean(list(s.values()))) for a, s in self.per_seed.items() if s}
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for v in self.per_seed.values() for s in v})
+
+
+@dataclass(frozen=True)
+class Row:
+    scores: ProxyScores
+    estimate: Agreement | None
+    confirm: Confirmation
+    seconds_per_arch: float
+    total_seconds: float
+    # Against each seed separately (mean over seeds): read against the single-seed ceiling.
+    per_seed_spearman: float = float("nan")
+    # Spearman within the true top k (FTD's measure), by top-k name (top10, top20, top10pct, top20pct).
+    top_spearman: dict[str, float] = field(default_factory=dict)
+    top_n: int = 0  # architectures the top-k figures are drawn from
+    # Regret after confirming the proxy's top 1, 3 and 5 on full data (points of accuracy).
+    regret_at: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.scores.label,
+            "experiment": self.scores.experiment,
+            "proxy": self.scores.proxy,
+            "images": self.scores.images,
+            "failed_trials": self.scores.failed,
+            "repeats": self.scores.repeats,
+            "estimate": self.estimate.to_dict() if self.estimate else None,
+            "per_seed_spearman": self.per_seed_spearman,
+            "top_spearman": self.top_spearman,
+            "top_n": self.top_n,
+            "regret_at": {str(k): v for k, v in self.regret_at.items()},
+            "confirmation": self.confirm.to_dict(),
+            "seconds_per_arch": self.seconds_per_arch,
+            "total_seconds": self.total_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``dmnas report`` prints and writes, as values."""
+
+    rows: list[Row]
+    truth: GroundTruth
+    confirm_k: int
+    ceiling: Ceiling | None
+    ceilings: SeedCeilings | None
+    paired: list[PairedDelta]
+    proxies: list[ProxyScores]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        from dmnas.reporting.build import markdown
+
+        return markdown(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dmnas.reporting.build import report_dict
+
+        return report_dict(self)
+
+    def figures(self, folder: Path) -> dict[str, Path]:
+        """Scatter and rank plots per proxy and the proxies' comparison, PNG and SVG."""
+        from dmnas.reporting.figures import draw_all
+
+        return draw_all(Path(folder), self)
+
+

@@ -1,0 +1,68 @@
+"""One home for device defaults: the API, the CLI and --help resolve the same configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from dmnas import defaults
+
+
+def cli_job(argv: list[str]):  # noqa: ANN201
+    from dmnas.cli import build_parser, condense_job_of
+
+    return condense_job_of(build_parser(["condense"]).parse_args(["condense", *argv]))
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "cuda":  # a faked CUDA device: resolving defaults must not need a real one
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    return request.param
+
+
+def test_api_and_cli_resolve_the_same_condense_config(device: str, tmp_path) -> None:  # noqa: ANN001
+    from dmnas.api import condense_job
+
+    api = condense_job(device=device, cache_dir=tmp_path)
+    cli = cli_job(["--device", device, "--cache-dir", str(tmp_path)])
+    assert api == cli
+    d = defaults.for_device(device)
+    assert api.condense.iterations == d.iterations
+    assert api.condense.precision == d.precision
+    assert api.run.real_chunk == d.real_chunk and api.run.channels_last == d.channels_last
+    assert api.run.compile == (device == "cpu")  # the CPU default clears the compile threshold
+
+
+def test_explicit_values_win_and_small_runs_stay_eager() -> None:
+    job = cli_job(["--device", "cpu", "--iterations", "7"])
+    assert job.condense.iterations == 7 and not job.run.compile
+    assert defaults.CPU_ITERATIONS >= defaults.COMPILE_MIN_ITERATIONS
+
+
+def test_eval_and_full_epochs_come_from_the_defaults(device: str, tmp_path) -> None:  # noqa: ANN001
+    from dmnas.api import condense_job, search_config
+    from dmnas.condensation.proxyset import eval_config
+
+    job = condense_job(device=device, cache_dir=tmp_path)
+    assert eval_config(job, runs=1).recipe.epochs == defaults.EVAL_EPOCHS[device]
+    cfg = search_config("convnet_tiny", "dm", "grid", job)
+    assert cfg.full_recipe.epochs == defaults.FULL_EPOCHS[device]
+    assert cfg.trials_per_gpu == defaults.TRIALS_PER_GPU
+
+
+def test_help_shows_each_default_once() -> None:
+    from dmnas.cli import build_parser
+
+    parser = build_parser(["condense"])
+    text = parser._subparsers._group_actions[0].choices["condense"].format_help()  # noqa: SLF001
+    assert "(default: None)" not in text
+    assert f"{defaults.CUDA_ITERATIONS} on CUDA, {defaults.CPU_ITERATIONS} on CPU" in text
+
+
+def test_trial_threads_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert defaults.for_device("cpu").trial_threads(2) == 4
+    assert defaults.for_device("cpu").trial_threads(16) == 1
+    assert defaults.for_device("cuda").trial_threads(2) == 0
