@@ -32,7 +32,9 @@ def dmnas(env: dict[str, str], *args: str) -> tuple[str, float]:
 
 
 def exp_id(stdout: str) -> str:
-    return stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    """The search id from the last line `dmnas search` prints: ``search <id>: N architectures scored; ...``."""
+    last = [ln for ln in stdout.splitlines() if ln.startswith("search ")][-1]
+    return last.split(" ", 2)[1].rstrip(":")
 
 
 def report_body(stdout: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cli_output import search_id  # noqa: E402
 
 pytest.importorskip("nni")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
@@ -130,7 +131,7 @@ def test_search_runs_its_trials_on_another_machine_over_ssh(
     assert "machines: 1 ready" in out and "travels with the trials" in out
     assert "4 succeeded, 0 failed" in out and "ground truth (1 ep" in out
     assert "| dm ipc2 4ep (" in out  # the same report as a local search
-    exp_id = out.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp_id = search_id(out)
     work = Path(nni_env["DMNAS_WORKDIR"])
     results = json.loads((work / "searches" / exp_id / "results.json").read_text())
     assert len(results["trials"]) == 4 and all(t["record"] for t in results["trials"])

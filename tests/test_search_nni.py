@@ -20,6 +20,7 @@ from dmnas.nas.tuners import TUNERS  # noqa: E402
 from dmnas.nas.space import load_space  # noqa: E402
 from dmnas.nas.context import TrialContext  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
+from cli_output import search_id  # noqa: E402
 
 TINY_PROXY = [
     "--ipc",
@@ -90,9 +91,13 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
 
 
 def dmnas(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run the CLI; ``stdout`` of the result holds everything it said (its report on stdout and its
+    log lines on stderr), ``stderr`` the log and error lines alone."""
+    proc = subprocess.run(
         [sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+    proc.stdout = proc.stdout + proc.stderr
+    return proc
 
 
 def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> None:
@@ -122,7 +127,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert "0 of 8 trainings already known, training 8 on full data" in out
     assert "| dm ipc2 4ep (" in out and "report scatter_0_png:" in out and "report proxies_svg:" in out
     assert "Noise ceiling (Spearman between seed 0 and seed 1 of the same recipe, n=4)" in out
-    exp_id = out.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp_id = search_id(out)
     work = Path(nni_env["DMNAS_WORKDIR"])
     report = json.loads((work / "reports" / exp_id / "report.json").read_text())
     assert report["rows"][0]["estimate"]["n"] == 4 and report["ceiling"]["n"] == 4
@@ -135,7 +140,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     )
     assert proc2.returncode == 0, proc2.stderr
     assert "8 of 8 trainings already known" in proc2.stdout and "training 8" not in proc2.stdout
-    exp2 = proc2.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp2 = search_id(proc2.stdout)
     proc3 = dmnas(
         nni_env,
         "search",
@@ -150,7 +155,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     )
     assert proc3.returncode == 0, proc3.stderr
     assert "4 succeeded, 0 failed" in proc3.stdout and "| synflow at init (" in proc3.stdout
-    exp3 = proc3.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp3 = search_id(proc3.stdout)
     trial = json.loads(next((work / "searches" / exp3 / "trials").glob("*.json")).read_text())
     assert trial["proxy"] == "synflow" and trial["default"] == trial["score"] > 0
     both = dmnas(nni_env, "report", exp_id, exp2, exp3)
@@ -288,7 +293,7 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
 
     # A trial killed mid-run (as by the OOM killer) is a failed trial; the search goes on.
     space = tmp_path / "space.yaml"
-    space.write_text("depth: {_type: choice, _value: [1, 2]}\nwidth: {_type: choice, _value: [4]}\n")
+    space.write_text("depth: {_type: choice, _value: [1, 2, 3]}\nwidth: {_type: choice, _value: [4]}\n")
     killed: list[str] = []
 
     def kill_first_trial() -> None:
@@ -314,14 +319,14 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     proc = dmnas(nni_env, "search", "--space", str(space), *data, "--epochs", "1500", "--ground-truth", "0")
     killer.join(timeout=10)
     assert killed and proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 succeeded, 1 failed" in proc.stdout
-    # the search's own folder: `<id>-gt` beside it holds the confirmation runs' results
-    exp_id = proc.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    assert "2 succeeded, 1 failed" in proc.stdout
+    # the search's own folder (its ground_truth/ subfolder holds the confirmation runs' results)
+    exp_id = search_id(proc.stdout)
     results = json.loads((Path(nni_env["DMNAS_WORKDIR"]) / "searches" / exp_id / "results.json").read_text())
     # NNI's local service usually labels a SIGKILLed trial USER_CANCELED, but under load it was
     # seen labelled SUCCEEDED (its wrapper exited 0): either way it has no result, and dmnas counts
     # it as failed.
-    assert len(results["trials"]) == 2 and results["failed"] == 1
+    assert len(results["trials"]) == 3 and results["failed"] == 1
     (failed,) = [t for t in results["trials"] if t["record"] is None]
     assert failed["status"] in ("USER_CANCELED", "FAILED", "SUCCEEDED")
     assert Path(
@@ -389,8 +394,8 @@ def test_a_killed_search_resumes_without_training_again(nni_env: dict[str, str],
     )
     line = ""
     while "NNI experiment " not in line:
-        line = proc.stdout.readline()
-        assert line or proc.poll() is None, proc.stderr.read()
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, proc.stdout.read()
     exp_id = line.split("NNI experiment ", 1)[1].split(":", 1)[0]
     trials = work / "searches" / exp_id / "trials"
     deadline = time.monotonic() + 600
@@ -458,7 +463,7 @@ def test_multi_fidelity_search_hands_trials_budgets_in_proxy_epochs(
         "9",
     )
     assert proc.returncode == 0, proc.stderr
-    exp_id = proc.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp_id = search_id(proc.stdout)
     results = json.loads((Path(nni_env["DMNAS_WORKDIR"]) / "searches" / exp_id / "results.json").read_text())
     budgets = [t["record"]["budget_epochs"] for t in results["trials"] if t["record"]]
     assert len(budgets) == trials and set(budgets) <= {1, 3, 9} and min(budgets) < 9  # R=9, eta=3

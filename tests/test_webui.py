@@ -29,6 +29,7 @@ pytest.importorskip("websockets")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
 
 from browser import Browser, find_chromium  # noqa: E402
+from cli_output import search_id  # noqa: E402
 
 # What the UI's "Add/Remove columns" dialog stores (static/model/localStorage.ts in NNI 3.0).
 DEFAULT_COLUMNS = ["sequenceId", "id", "duration", "status", "latestAccuracy"]
@@ -75,7 +76,7 @@ def test_trials_page_shows_every_trial_status_metric_and_true_architecture(
         timeout=900,
     )
     assert search.returncode == 0, search.stderr
-    exp_id = search.stdout.split("NNI experiment ", 1)[1].split(":", 1)[0]
+    exp_id = search_id(search.stdout)
     results = json.loads((Path(nni_env["DMNAS_WORKDIR"]) / "searches" / exp_id / "results.json").read_text())
     trials = {t["trial_id"]: t for t in results["trials"]}
     assert len(trials) == 4 and all(t["status"] == "SUCCEEDED" for t in trials.values())

@@ -51,12 +51,13 @@ def table_stores(arg: str | list[str] | tuple[str, ...] | None) -> list[GroundTr
     return [GroundTruthStore(table_path(n)) for n in names]
 
 
-def table_sample(store: GroundTruthStore) -> set[str]:
-    """The architectures a table's manifest says it sampled uniformly (its unbiased part)."""
+def table_sample(store: GroundTruthStore, field: str = "sample") -> set[str]:
+    """The architectures a table's manifest lists under ``field``: ``sample``, those it drew
+    uniformly (its unbiased part); ``screened``, those a screen chose to complete the top."""
     manifest = store.root / "table.json"
     try:
-        return set(json.loads(manifest.read_text())["sample"]) if manifest.exists() else set()
-    except (ValueError, KeyError) as err:
+        return set(json.loads(manifest.read_text()).get(field, [])) if manifest.exists() else set()
+    except (ValueError, AttributeError) as err:
         raise DmnasError(f"ground-truth table manifest {manifest} is corrupt ({err})") from None
 
 
@@ -80,15 +81,21 @@ def ground_truth_for(
     own = GroundTruthStore(workdir / "ground_truth")
     sources: dict[str, int] = {}
     unbiased: set[str] = set()
+    screened: set[str] = set()
     fingerprint = loaded[0][0]["fingerprint"]
     records = merged([own, *tables], fingerprint, full_recipe)
     known = {a for a in records if a in archs}
     for store in tables:
         in_table = merged([store], fingerprint, full_recipe)
         from_table = {a for a in table_sample(store) & known if a in in_table}
+        name = store.root.name if store.root.parent == TABLES_DIR else str(store.root)
         if from_table:
-            sources[f"table {store.root.name if store.root.parent == TABLES_DIR else store.root}"] = len(from_table)
+            sources[f"table {name}"] = len(from_table)
         unbiased |= from_table
+        top = {a for a in table_sample(store, "screened") & known if a in in_table}
+        if top:
+            sources[f"table {name} (screened top, top-k figures only)"] = len(top)
+        screened |= top
     for meta, results in loaded:
         plan_file = workdir / "searches" / meta["id"] / "ground_truth_plan.json"
         if plan_file.exists():
@@ -103,5 +110,6 @@ def ground_truth_for(
             unbiased |= census
     per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
     return GroundTruth(
-        per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources
+        per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources,
+        frozenset(screened - unbiased),
     )

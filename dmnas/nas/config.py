@@ -131,6 +131,9 @@ class SearchConfig:
     machines: Path | None = None  # machines.yaml (see dmnas.nas.machines)
     trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
 
+    def __post_init__(self) -> None:
+        self.check()  # in the config itself: the CLI and the Python API are refused alike
+
     def check(self) -> None:
         """Everything about the numbers that can be refused before anything runs."""
         for flag, value, least in (
@@ -139,7 +142,7 @@ class SearchConfig:
             ("--confirm", self.confirm, 0),
             ("--proxy-seeds", self.proxy_seeds, 1),
             ("--full-seeds", self.full_seeds, 1),
-            ("--max-trials", self.max_trials or 1, 1),
+            ("--max-trials", 1 if self.max_trials is None else self.max_trials, 1),
             ("--trials-per-gpu", self.trials_per_gpu, 1),
         ):
             if value < least:

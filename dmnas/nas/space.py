@@ -89,6 +89,8 @@ def resolve_space_path(name_or_path: str, folder: Path = SPACES_DIR) -> Path:
     """``NAME`` looks in ``search_spaces/``; anything with a slash or suffix is a path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path:
+        if candidate.is_dir():
+            raise DmnasError(f"search space {candidate} is a folder; give a YAML/JSON file or a name")
         if not candidate.is_file():
             raise DmnasError(f"search space file {candidate} does not exist")
         return candidate
