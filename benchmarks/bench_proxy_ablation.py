@@ -53,8 +53,8 @@ from dmnas.condensation.dm import CondenseConfig, RunOptions  # noqa: E402
 from dmnas.defaults import for_device  # noqa: E402
 from dmnas.models import parse_arch  # noqa: E402
 from dmnas.reporting.stats import spearman  # noqa: E402
-from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key  # noqa: E402
-from dmnas.reporting.build import GroundTruth, ProxyScores, build_rows, ceiling_of, markdown  # noqa: E402
+from dmnas.reporting.build import build_rows, ceiling_of  # noqa: E402
+from dmnas.reporting.types import GroundTruth, ProxyScores  # noqa: E402
 from dmnas.nas.zero_cost import ZERO_COST  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 
@@ -251,19 +251,41 @@ def run(
             log.info("%s: done in %.0f s", s.name, time.perf_counter() - t0)
 
 
-def load_scores(setting: Setting, archs: list[str], work: Path) -> ProxyScores | None:
-    """Mean score over the setting's seeds per architecture (complete architectures only)."""
+def load_scores(
+    setting: Setting, archs: list[str], work: Path, stored: dict[str, dict[str, float]] | None = None
+) -> ProxyScores | None:
+    """Mean score over the setting's seeds per architecture (complete architectures only); where
+    the records are not at hand, the per-architecture scores an earlier results file stored
+    (``--scores-from``: the same setting, scored by this script)."""
     scores, seconds = {}, {}
     for a in archs:
         recs = [record_path(work, setting, a, k) for k in setting.seeds]
-        if not all(p.exists() for p in recs):
-            continue
-        loaded = [json.loads(p.read_text()) for p in recs]
-        scores[a] = sum(r["score"] for r in loaded) / len(loaded)
-        seconds[a] = sum(float(r["train_seconds"]) for r in loaded)
+        if all(p.exists() for p in recs):
+            loaded = [json.loads(p.read_text()) for p in recs]
+            scores[a] = sum(r["score"] for r in loaded) / len(loaded)
+            seconds[a] = sum(float(r["train_seconds"]) for r in loaded)
+        elif stored and a in stored.get(setting.name, {}):
+            scores[a] = float(stored[setting.name][a])
+            seconds[a] = float(stored.get(f"{setting.name}/seconds", {}).get(a, float("nan")))
     if not scores:
         return None
     return ProxyScores(setting.name, slug(setting), setting.proxy, scores, seconds, setting.image_passes, 0)
+
+
+def stored_scores(files: list[Path]) -> dict[str, dict[str, float]]:
+    """setting name -> arch -> score, from earlier results files (their rows' ``scores``), and the
+    seconds per architecture they stood for (``<name>/seconds``: the row's mean, per architecture)."""
+    out: dict[str, dict[str, float]] = {}
+    for f in files:
+        for row in json.loads(f.read_text())["rows"]:
+            name = row["setting"]["name"]
+            out.setdefault(name, {}).update(row.get("scores") or {})
+            secs = row.get("seconds_per_arch")
+            if secs is not None:
+                out.setdefault(f"{name}/seconds", {}).update(dict.fromkeys(row.get("scores") or {}, secs))
+            if row.get("moved_sd") is not None:
+                out.setdefault("moved", {})[name] = row["moved_sd"]
+    return out
 
 
 def seed_agreement(setting: Setting, archs: list[str], work: Path) -> tuple[float, int] | None:
@@ -280,29 +302,32 @@ def seed_agreement(setting: Setting, archs: list[str], work: Path) -> tuple[floa
     return spearman(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))[0], len(pairs)
 
 
-def table_truth(table: Path) -> tuple[GroundTruth, list[str]]:
-    manifest = json.loads((table / "table.json").read_text())
-    recipe = TrainRecipe(**manifest["recipe"])
+def table_truth(tables: list[Path]) -> tuple[GroundTruth, list[str]]:
+    """The tables' records pooled (they share one recipe): their uniform samples form the unbiased
+    sample, a screened top joins it for top-k figures (as in ``dmnas report --table A B``)."""
+    from dmnas.groundtruth.store import GroundTruthStore as Store
+    from dmnas.groundtruth.tables import ground_truth_for
+
+    manifests = [json.loads((t / "table.json").read_text()) for t in tables]
+    recipe = TrainRecipe(**manifests[0]["recipe"])
+    if any(TrainRecipe(**m["recipe"]) != recipe for m in manifests):
+        raise SystemExit("tables of different recipes cannot be pooled")
     fingerprint = load_dataset(DATA).fingerprint
-    records = merged([GroundTruthStore(table)], fingerprint, recipe)
-    per_seed = {a: {s: float(r["val_acc"]) for s, r in seeds.items()} for a, seeds in records.items()}
-    sample = [a for a in manifest["sample"] if a in per_seed]
-    truth = GroundTruth(
-        per_seed,
-        frozenset(sample),
-        recipe.describe(),
-        recipe_key(recipe),
-        int(manifest.get("full_images", 54000)),
-        {f"table {table}": len(sample)},
-    )
-    return truth, sample
+    archs = list(dict.fromkeys(a for m in manifests for a in [*m["sample"], *m.get("screened", [])]))
+    meta = {"id": "-", "proxy": "-", "fingerprint": fingerprint}
+    truth = ground_truth_for([(meta, {"trials": []})], Path("/nonexistent"), [Store(t) for t in tables],
+                             recipe, set(archs), int(manifests[0].get("full_images", 54000)))  # fmt: skip
+    return truth, [a for a in archs if a in truth.per_seed]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "ablation")
     ap.add_argument("--cache-dir", type=Path, default=None, help="DM cache (default: <work>/cache)")
-    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--table", type=Path, nargs="+", default=[TABLE], help="one table, or several pooled")
+    ap.add_argument(
+        "--scores-from", type=Path, nargs="*", default=[], help="earlier results files whose stored scores fill in missing records"
+    )
     ap.add_argument("--processes", type=int, default=2, help="single-threaded scoring processes")
     ap.add_argument("--condense-threads", type=int, default=2, help="threads of a missing DM condensation")
     ap.add_argument("--only", nargs="*", default=None, help="names of settings to run (default: all)")
@@ -319,11 +344,13 @@ def main() -> None:
         raise SystemExit(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
     if not args.report_only:
         run(chosen, archs, args.work, cache, args.processes, args.condense_threads)
-    proxies = [p for p in (load_scores(s, archs, args.work) for s in chosen) if p is not None]
+    stored = stored_scores(args.scores_from)
+    proxies = [p for p in (load_scores(s, archs, args.work, stored) for s in chosen) if p is not None]
+    args.stored = stored
     print(report(proxies, chosen, truth, cache, args, archs))
 
 
-def condensation_seconds(setting: Setting, cache: Cache) -> float | None:
+def set_manifest(setting: Setting, cache: Cache) -> dict[str, Any] | None:
     if setting.proxy != "dm":
         return None
     from dmnas.condensation.proxyset import entry_key
@@ -331,7 +358,53 @@ def condensation_seconds(setting: Setting, cache: Cache) -> float | None:
     key = entry_key(DATA, setting.condense_config(), load_dataset(DATA).fingerprint)
     if not cache.exists(key):
         return None
-    return float(json.loads((cache.root / key / "manifest.json").read_text())["wall_seconds"])
+    return json.loads((cache.root / key / "manifest.json").read_text())
+
+
+def condensation_seconds(setting: Setting, cache: Cache) -> float | None:
+    m = set_manifest(setting, cache)
+    return float(m["wall_seconds"]) if m else None
+
+
+def moved_sd(setting: Setting, cache: Cache, stored: dict[str, Any]) -> float | None:
+    """How far the DM set moved from its real initialisation (pixel sds); None for other proxies
+    or when the set is not at hand (then what an earlier results file recorded, if anything)."""
+    if setting.proxy != "dm":
+        return None
+    from dmnas.condensation.dm import movement
+
+    entry = set_manifest(setting, cache)
+    if entry is None:
+        return stored.get("moved", {}).get(setting.name)
+    if "movement" in entry:
+        return float(entry["movement"]["moved_sd"])
+    loaded = cache.load(entry["key"])
+    return movement(load_dataset(DATA), setting.condense_config(), loaded.images).moved_sd
+
+
+def paired_vs_random(
+    setting: Setting, proxies: dict[str, ProxyScores], truth: GroundTruth
+) -> list[dict[str, Any]]:
+    """The row against the random real subset of the same IPC and image passes: Δρ whole table
+    and within each top k, paired bootstrap over the architectures both scored."""
+    from dmnas.reporting.build import PAIRED_MEASURES, top_population
+    from dmnas.reporting.stats import paired_delta, top_k_sizes
+
+    other = RANDOM_AT.get(setting.ipc)
+    if setting.proxy != "dm" or other not in proxies or setting.name not in proxies:
+        return []
+    a, b, mean = proxies[setting.name], proxies[other], truth.mean
+    out = []
+    for measure in PAIRED_MEASURES:
+        pool = truth.unbiased if measure == "spearman" else top_population(truth)
+        names = sorted(set(a.scores) & set(b.scores) & set(pool) & set(mean))
+        k = None if measure == "spearman" else top_k_sizes(len(names))[measure]
+        d = paired_delta(
+            np.array([a.scores[n] for n in names]), np.array([b.scores[n] for n in names]),
+            np.array([mean[n] for n in names]), (setting.name, other), k=k, measure=measure, samples=2000,
+        )  # fmt: skip
+        out.append({**d.to_dict(), "k": k, "of": len(names)})
+    return out
 
 
 def report(
@@ -344,9 +417,14 @@ def report(
 ) -> str:
     import torch
 
+    from dmnas.reporting.build import ceilings_of
+
     by_name = {s.name: s for s in settings}
+    by_label = {p.label: p for p in proxies}
     rows = build_rows(proxies, truth, confirm_k=3)
     ceiling = ceiling_of(truth)
+    ceilings = ceilings_of(truth)
+    stored = getattr(args, "stored", {})
     out_rows = []
     for r in rows:
         s = by_name[r.scores.label]
@@ -357,67 +435,101 @@ def report(
                 "n": est.get("n"),
                 "spearman": est.get("spearman"),
                 "spearman_ci95": est.get("spearman_ci95"),
-                "spearman_over_ceiling": (est.get("spearman") / ceiling.spearman)
-                if ceiling and est
-                else None,
+                # On the same footing: rho against the seed mean over the Spearman-Brown ceiling of that mean.
+                "spearman_over_mean_ceiling": (est.get("spearman") / ceilings.mean) if ceilings and est else None,
+                "spearman_per_seed": r.per_seed_spearman,
                 "kendall": est.get("kendall_tau"),
                 "top5_overlap": est.get("top5_overlap"),
                 "top10pct_overlap": est.get("top10pct_overlap"),
-                "spearman_top10pct": est.get("spearman_top10pct"),
+                "spearman_top10pct": r.top_spearman.get("top10pct"),
+                "spearman_top20pct": r.top_spearman.get("top20pct"),
+                "spearman_top10": r.top_spearman.get("top10"),
+                "spearman_top20": r.top_spearman.get("top20"),
+                "top_n": r.top_n,
+                "regret_at": {str(k): v for k, v in r.regret_at.items()},
                 "winner": r.confirm.winner,
                 "regret": r.confirm.regret,
                 "image_passes_per_arch": s.image_passes * len(s.seeds),
                 "seconds_per_arch": r.seconds_per_arch,
                 "condensation_seconds": condensation_seconds(s, cache),
+                "moved_sd": moved_sd(s, cache, stored),
                 "proxy_seed_spearman": seed_agreement(s, archs, args.work),
+                "paired": paired_vs_random(s, by_label, truth),
                 "scores": r.scores.scores,
             }
         )
     missing = [s.name for s in settings if s.name not in {p.label for p in proxies}]
     result = {
-        "ceiling": ceiling.to_dict() if ceiling else None,
+        "ceiling": {**ceiling.to_dict(), "spearman_brown": ceilings.mean if ceilings else None} if ceiling else None,
+        "ceilings": ceilings.to_dict() if ceilings else None,
+        "ceiling_top10": ceilings.mean_top.get("top10") if ceilings else None,
+        "ceiling_top20": ceilings.mean_top.get("top20") if ceilings else None,
         "seed_sd_pts": ceiling.seed_sd * 100 if ceiling else None,
         "rows": out_rows,
         "not_run": missing,
-        "table": str(args.table),
+        "tables": [str(t.relative_to(ROOT)) if t.is_relative_to(ROOT) else str(t) for t in args.table],
+        "unbiased_n": len(truth.unbiased & set(truth.mean)),
+        "top_population_n": len(archs),
         "command": "python " + " ".join(sys.argv),
         "machine": f"{machine()}, torch {torch.__version__}",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
+    md = markdown_summary(result, rows, truth)
+    (RESULTS / f"{args.out}.md").write_text(md)
+    return md
+
+
+def _f(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and x != x) else f"{x:.3f}"
+
+
+def markdown_summary(result: dict[str, Any], rows: list[Any], truth: GroundTruth) -> str:
+    c = result["ceilings"] or {}
     lines = [
-        f"# Proxy ablation on the ground-truth table `{args.table}` ({len(archs)} architectures, Fashion-MNIST)",
+        f"# Proxy ablation on {', '.join(result['tables'])} ({result['unbiased_n']} architectures in the unbiased "
+        f"sample, {result['top_population_n']} for top-k figures; Fashion-MNIST)",
         "",
         f"- command: `{result['command']}`",
         f"- machine: {result['machine']}",
         f"- date: {result['date']}",
         "- every row scores the table's architectures itself (no NNI); scores are validation accuracy after "
         "proxy training (or the zero-cost score), one seed unless the name says otherwise",
-        "- condensation seconds (paid once per dataset, not per architecture): "
-        + ", ".join(
-            f"{r['setting']['name']}: {r['condensation_seconds']:.0f} s"
-            for r in out_rows
-            if r["condensation_seconds"] is not None
-        ),
-        "- image passes per architecture: "
-        + ", ".join(f"{r['setting']['name']}: {r['image_passes_per_arch']}" for r in out_rows),
-        "- the proxy's own repeatability (Spearman between its seed 0 and seed 1 scores, n): "
-        + (
-            ", ".join(
-                f"{r['setting']['name']}: {r['proxy_seed_spearman'][0]:.3f} (n={r['proxy_seed_spearman'][1]})"
-                for r in out_rows
-                if r["proxy_seed_spearman"] is not None
-            )
-            or "no two-seed row"
-        ),
-        f"- not run (yet): {', '.join(missing) or 'none'}",
+        f"- ceilings: seed vs seed {_f(c.get('single'))}, {c.get('k_seeds', 2)}-seed mean (Spearman–Brown) "
+        f"{_f(c.get('mean'))}; within the top 10 % {_f((c.get('mean_top') or {}).get('top10pct'))}, "
+        f"top 20 % {_f((c.get('mean_top') or {}).get('top20pct'))} (mean; one seed: "
+        f"{_f((c.get('single_top') or {}).get('top10pct'))}, {_f((c.get('single_top') or {}).get('top20pct'))})",
+        f"- not run (yet): {', '.join(result['not_run']) or 'none'}",
         "",
-        markdown(rows, truth, 3).split("\n", 2)[2],
+        "| setting | n | ρ vs mean [95% CI] | ρ / mean ceiling | ρ top-10 % | ρ top-20 % | regret@1 | regret@3 "
+        "| moved (pixel sd) | s/arch | condensation s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    md = "\n".join(lines) + "\n"
-    (RESULTS / f"{args.out}.md").write_text(md)
-    return md
+    for r in result["rows"]:
+        ci = r["spearman_ci95"] or [None, None]
+        reg = r["regret_at"]
+        lines.append(
+            f"| {r['setting']['name']} | {r['n']} | {_f(r['spearman'])} [{_f(ci[0])}, {_f(ci[1])}] "
+            f"| {_f(r['spearman_over_mean_ceiling'])} | {_f(r['spearman_top10pct'])} | {_f(r['spearman_top20pct'])} "
+            f"| {_f(100 * reg['1'] if reg.get('1') == reg.get('1') else None)} | {_f(100 * reg['3'] if reg.get('3') == reg.get('3') else None)} "
+            f"| {_f(r['moved_sd'])} | {_f(r['seconds_per_arch'])} | {_f(r['condensation_seconds'])} |"
+        )
+    lines += [
+        "",
+        "## Each DM row against the random real subset at the same IPC and image passes (paired bootstrap)",
+        "",
+        "| DM setting | measure | architectures | Δρ DM − random [95% CI] | share of resamples DM > random |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        for d in r["paired"]:
+            archs = str(d["n"]) if d["k"] is None else f"top {d['k']} of {d['of']}"
+            lines.append(
+                f"| {r['setting']['name']} | {d['measure']} | {archs} "
+                f"| {_f(d['delta'])} [{_f(d['ci95'][0])}, {_f(d['ci95'][1])}] | {_f(d['p_a_beats_b'])} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

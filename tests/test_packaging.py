@@ -1,4 +1,5 @@
-"""dmnas installed non-editable (as from a wheel) still finds its search spaces."""
+"""dmnas installed non-editable (as from a wheel) still finds its search spaces, its shipped
+ground-truth tables and its NNI patch; `import dmnas` stays light."""
 
 from __future__ import annotations
 
@@ -53,6 +54,22 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
         timeout=120,
     )
     assert help_.returncode == 0 and "convnet_grid" in help_.stdout
+    # The default table resolves inside the installed package, records and all.
+    code = (
+        "import json; from dmnas.groundtruth.tables import table_stores, table_names\n"
+        "from dmnas.groundtruth.store import merged; from dmnas.nas.config import FULL_RECIPE\n"
+        "from dmnas.nas.nni_run import BIND_PRELOAD\n"
+        "(store,) = table_stores(None); m = json.loads((store.root / 'table.json').read_text())\n"
+        "recs = merged([store], m['fingerprint'], FULL_RECIPE)\n"
+        "print(store.root, sum(len(s) for s in recs.values()), ','.join(table_names()), BIND_PRELOAD.is_file())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    root, records, names, patch = proc.stdout.split()
+    assert root == str(target / "dmnas" / "groundtruth" / "tables" / "shipped")
+    assert int(records) == 96 and {"shipped", "heldout"} <= set(names.split(",")) and patch == "True"
 
 
 def test_top_level_help_does_not_import_torch() -> None:
@@ -65,6 +82,17 @@ def test_top_level_help_does_not_import_torch() -> None:
         "    p.parse_args(['--help'])\n"
         "assert 'search' in out.getvalue(), out.getvalue()\n"
         "print(sorted(m for m in ('torch', 'nni', 'torchvision', 'scipy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_import_dmnas_and_its_api_names_do_not_import_torch() -> None:
+    code = (
+        "import sys, dmnas\n"
+        "fns = [dmnas.condense, dmnas.search, dmnas.report, dmnas.load_dataset, dmnas.create_model, dmnas.list_spaces]\n"
+        "print(sorted(m for m in ('torch', 'nni', 'scipy') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

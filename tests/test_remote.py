@@ -74,9 +74,12 @@ def sshd(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def dmnas(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run the CLI; ``stdout`` of the result holds everything it said (report and log lines)."""
+    proc = subprocess.run(
         [sys.executable, "-m", "dmnas", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+    proc.stdout = proc.stdout + proc.stderr
+    return proc
 
 
 def machines_file(path: Path, sshd: dict[str, str], **extra: object) -> Path:

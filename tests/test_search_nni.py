@@ -214,7 +214,7 @@ def test_checks_before_nni_starts(nni_env: dict[str, str], tmp_path: Path) -> No
         (["--proxy-seeds", "0"], "--proxy-seeds must be >= 1, got 0"),
         (["--full-seeds", "0"], "--full-seeds must be >= 1, got 0"),
         (["--confirm", "-1"], "--confirm must be >= 0, got -1"),
-        (["--table", str(tmp_path / "nowhere")], "is not a folder"),
+        (["--table", str(tmp_path / "nowhere")], "neither a shipped table"),
     ]:
         proc = dmnas(nni_env, "search", "--space", "convnet_tiny", *TINY_PROXY, *args, timeout=120)
         lines = proc.stderr.strip().splitlines()

@@ -226,12 +226,14 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_report: OnReport = log_rep
 
 
 def check_enough(summary: dict[str, Any], search_id: str) -> None:
-    """An exit status that tells the truth: a search that ranked (almost) nothing failed."""
-    if summary["succeeded"] >= MIN_RANKED or not summary["failed"]:
+    """An exit status that tells the truth: a search that ranked (almost) nothing failed. A trial
+    without a result counts as failed whatever NNI labelled it (a SIGKILLed one can read SUCCEEDED)."""
+    unscored = sum(1 for t in summary["trials"] if not t.get("record"))
+    if summary["succeeded"] >= MIN_RANKED or not unscored:
         return
     logs = summary.get("failed_logs") or [t.get("stderr") for t in summary["trials"] if t.get("stderr")]
     raise DmnasError(
-        f"search {search_id}: {summary['failed']} trial(s) failed and {summary['succeeded']} succeeded, too few to rank; "
+        f"search {search_id}: {unscored} trial(s) failed and {summary['succeeded']} succeeded, too few to rank; "
         f"see {logs[0] if logs else 'the trial logs'}"
     )
 
