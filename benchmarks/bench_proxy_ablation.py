@@ -371,7 +371,7 @@ def moved_sd(setting: Setting, cache: Cache, stored: dict[str, Any]) -> float | 
     or when the set is not at hand (then what an earlier results file recorded, if anything)."""
     if setting.proxy != "dm":
         return None
-    from dmnas.condensation.dm import movement
+    from dmnas.condensation.movement import movement
 
     entry = set_manifest(setting, cache)
     if entry is None:

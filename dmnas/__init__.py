@@ -27,7 +27,7 @@ _EXPORTS = {
     "SearchResult": "dmnas.api",
     "ArchResult": "dmnas.api",
     "ProxySet": "dmnas.condensation.proxyset",
-    "Report": "dmnas.reporting.types",
+    "Report": "dmnas.reporting.report",
     "CondenseConfig": "dmnas.condensation.dm",
     "dm_loss": "dmnas.condensation.dm",
     "ConvNet": "dmnas.models",

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from dmnas.condensation.proxyset import ProxyJob, ProxySet
     from dmnas.data import Dataset
-    from dmnas.reporting.types import Report
+    from dmnas.reporting.report import Report
     from dmnas.nas.config import SearchConfig
     from dmnas.nas.space import SearchSpace
 

@@ -193,7 +193,7 @@ def _mnist_like(name: str, tv_class: str, classes: list[str]) -> RawLoader:
         try:
             getattr(datasets, tv_class)(str(root), train=True, download=True)
             getattr(datasets, tv_class)(str(root), train=False, download=True)
-        except Exception as err:  # noqa: BLE001 - any download failure means "no data"
+        except Exception as err:  # any download failure means "no data"
             hint = ""
             if name == "fashion_mnist":
                 hint = f" or {SYSTEM_FASHION_MNIST} (apt-get install dataset-fashion-mnist)"
@@ -228,7 +228,7 @@ def _cifar(name: str, tv_class: str) -> RawLoader:
         try:
             train = getattr(datasets, tv_class)(str(root), train=True, download=download)
             test = getattr(datasets, tv_class)(str(root), train=False, download=download)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise _torchvision_error(name, root, err) from err
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         return RawSplits(
@@ -253,7 +253,7 @@ def _svhn(root: Path, download: bool) -> RawSplits:
     try:
         train = datasets.SVHN(str(root), split="train", download=download)
         test = datasets.SVHN(str(root), split="test", download=download)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise _torchvision_error("svhn", root, err) from err
     return RawSplits(
         torch.from_numpy(train.data),
@@ -407,7 +407,7 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> Dataset:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("format") != PREPARED_FORMAT or payload.get("config") != cfg.key_dict():
                 payload = None
-        except Exception as err:  # noqa: BLE001 - a derived file: rebuild rather than fail
+        except Exception as err:  # a derived file: rebuild rather than fail
             log.warning("prepared data %s is unreadable (%s); rebuilding it", path, err)
             payload = None
     if payload is None:

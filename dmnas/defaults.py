@@ -29,6 +29,10 @@ FULL_EPOCHS = {"cuda": 2, "cpu": 2}
 # Matmul precision of DM: TF32 on CUDA, exact fp32 on CPU (where TF32 does not exist).
 PRECISION = {"cuda": "tf32", "cpu": "fp32"}
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+# Images per forward when scoring a network: on a CPU, batches of 1024 spill a width-16 ConvNet's
+# activations out of the cache and evaluate markedly slower than 256 (a one-off timing on the 2-core
+# VM, noted in benchmarks/results/trial_overhead.md); a GPU wants the large batch.
+EVAL_BATCH = {"cuda": 1024, "cpu": 256}
 
 
 def kind(device: str) -> str:

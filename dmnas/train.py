@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from dmnas.defaults import EVAL_BATCH
 from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
 from dmnas.registry import Registry
 
@@ -77,11 +78,8 @@ DEFAULT_AUG = AugParams()  # frozen: safe to share as a default
 EpochCallback = Callable[[int, nn.Module], None]
 
 
-# On a CPU, batches of 1024 spill the activations of a width-16 ConvNet out of the cache: 10
-# convnet_bench48 architectures evaluated 6 000 Fashion-MNIST images in 16.2 s at 1024 vs 9.8 s
-# at 256 (one thread, best of 2; 64-256 were within 3 %). A GPU wants the large batch.
-CPU_EVAL_BATCH = 256
-CUDA_EVAL_BATCH = 1024
+CPU_EVAL_BATCH = EVAL_BATCH["cpu"]  # kept as names: benchmarks/results/trial_overhead.md cites them
+CUDA_EVAL_BATCH = EVAL_BATCH["cuda"]
 
 
 def eval_batch(device: torch.device) -> int:

@@ -40,7 +40,7 @@ def test_search_ends_only_when_every_issued_parameter_has_run() -> None:
 def test_grid_trials_are_capped_and_ports_checked() -> None:
     import socket
 
-    from dmnas.nas.nni_run import choose_port
+    from dmnas.nas.manager import choose_port
     from dmnas.nas.tuners import TUNERS, capped_trials
 
     assert capped_trials(TUNERS.get("grid"), 1000, 36) == 36

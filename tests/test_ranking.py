@@ -15,7 +15,8 @@ from torch import nn
 
 from dmnas.reporting.stats import agreement, confirmation, noise_ceiling, top_k_overlap, top_set
 from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key
-from dmnas.reporting.build import build_rows, make_report, markdown, write_report
+from dmnas.reporting.build import build_rows
+from dmnas.reporting.report import make_report, write_report
 from dmnas.reporting.types import GroundTruth, ProxyScores
 from dmnas.groundtruth.sampling import plan_ground_truth, proxy_order, systematic_sample, top_k
 from dmnas.nas.zero_cost import naswot, rankable, synflow
@@ -224,7 +225,7 @@ def test_report_estimates_only_from_the_unbiased_sample_and_confirms_apart(tmp_p
     assert rows[0].confirm.winner == "a00" and rows[0].confirm.regret == 0.0  # found via confirmation only
     assert rows[1].confirm.winner == "a11" and rows[1].confirm.regret > 0
     assert rows[0].seconds_per_arch == 2.0 and rows[1].total_seconds == pytest.approx(0.14)
-    md = markdown(make_report([good, bad], truth, 3))
+    md = make_report([good, bad], truth, 3).to_markdown()
     assert "4 ep, cosine lr 0.01" in md and "Noise ceiling (Spearman between seed 0 and seed 1" in md
     assert "| dm | 12 | 1.000" in md and "n/a" in md  # rho in top-10 % has 2 architectures: n/a
     paths = write_report(tmp_path, make_report([good, bad], truth, 3))
@@ -272,5 +273,5 @@ def test_report_without_unbiased_sample_says_so() -> None:
     proxies = [ProxyScores("dm", "e", "dm", {"a": 0.1}, {"a": 1.0}, 1, 0)]
     rows = build_rows(proxies, truth, 3)
     assert rows[0].estimate is None and rows[0].confirm.winner == "a"
-    md = markdown(make_report(proxies, truth, 3))
+    md = make_report(proxies, truth, 3).to_markdown()
     assert "Noise ceiling: n/a" in md and "| dm | 0 | n/a" in md

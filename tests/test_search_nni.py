@@ -15,7 +15,8 @@ import pytest
 pytest.importorskip("nni")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
 
-from dmnas.nas.nni_run import ExperimentSettings, choose_port, run_experiment  # noqa: E402
+from dmnas.nas.manager import choose_port  # noqa: E402
+from dmnas.nas.nni_run import ExperimentSettings, run_experiment  # noqa: E402
 from dmnas.nas.tuners import TUNERS  # noqa: E402
 from dmnas.nas.space import load_space  # noqa: E402
 from dmnas.nas.context import TrialContext  # noqa: E402

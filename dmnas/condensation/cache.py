@@ -218,7 +218,7 @@ class Cache:
             return None
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is treated alike
+        except Exception as err:  # any unreadable checkpoint is treated alike
             log.warning("checkpoint %s is unreadable (%s); starting from scratch", path, err)
             return None
 

@@ -17,8 +17,8 @@ import torch
 from dmnas import __version__
 from dmnas.augment import default_strategy
 from dmnas.condensation.cache import Cache, Entry, cache_key, default_cache_dir
-from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, CondenseState, Movement, Progress, RunOptions
-from dmnas.condensation.dm import check_ipc, condense, movement
+from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense
+from dmnas.condensation.movement import Movement, movement
 from dmnas.data import DataConfig, Dataset, load_dataset
 from dmnas.defaults import for_device, resolve_device
 from dmnas.errors import DmnasError

@@ -17,7 +17,7 @@ import torch
 from dmnas.atomic import write_json_atomic
 from dmnas.condensation.cache import Cache
 from dmnas.condensation.evaluate import random_subset
-from dmnas.data import DataConfig, load_dataset
+from dmnas.data import DataConfig, Dataset, load_dataset
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.models import ConvNetSpec, build_convnet, count_parameters
@@ -30,28 +30,28 @@ from dmnas.train import TrainRecipe, accuracy, train_model
 PEEK_IMAGES = 1000  # validation images behind each intermediate result
 
 # Training proxies: (context, dataset) -> the images a candidate trains on.
-TrainingSet = Callable[[TrialContext, Any], tuple[torch.Tensor, torch.Tensor]]
+TrainingSet = Callable[[TrialContext, Dataset], tuple[torch.Tensor, torch.Tensor]]
 TRAINING_SETS: Registry[TrainingSet] = Registry("proxy")
 
 
 @TRAINING_SETS.register("full")
-def _full(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _full(ctx: TrialContext, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return data.train_x, data.train_y
 
 
 @TRAINING_SETS.register("dm")
-def _dm(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _dm(ctx: TrialContext, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     entry = Cache(Path(ctx.cache_dir or "")).load(str(ctx.entry_key))  # checksum-verified
     return entry.images, entry.labels
 
 
 @TRAINING_SETS.register("random")
-def _random(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _random(ctx: TrialContext, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return random_subset(data, ctx.ipc, seed=ctx.seed + 1)
 
 
 @TRAINING_SETS.register("early")
-def _early(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _early(ctx: TrialContext, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``early_images`` of a seeded shuffle of the full split: trained for one epoch,
     this is full-data training stopped after as many image passes as one DM-proxy trial makes.
     (The recipe's schedule runs over that shortened run, so it ends annealed, not cut mid-way.)"""
@@ -63,7 +63,7 @@ def _early(ctx: TrialContext, data) -> tuple[torch.Tensor, torch.Tensor]:  # noq
 PROXIES = (*TRAINING_SETS.names(), *ZERO_COST.names())
 
 
-def zero_cost_batch(data, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
+def zero_cost_batch(data: Dataset, n: int, seed: int) -> torch.Tensor:
     pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:n]
     return data.train_x[pick]
 
@@ -71,9 +71,9 @@ def zero_cost_batch(data, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
 def score_zero_cost(
     name: str,
     spec: ConvNetSpec,
-    data,
+    data: Dataset,
     seed: int,
-    batch_size: int,  # noqa: ANN001
+    batch_size: int,
     device: torch.device,
 ) -> dict[str, Any]:
     """A zero-cost score of a freshly initialised ``spec`` (seeded init and batch); no training."""
@@ -98,7 +98,7 @@ def score_zero_cost(
 
 def train_and_score(
     spec: ConvNetSpec,
-    data,  # noqa: ANN001 - a dmnas.data.Dataset
+    data: Dataset,
     x: torch.Tensor,
     y: torch.Tensor,
     recipe: TrainRecipe,

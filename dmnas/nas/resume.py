@@ -22,7 +22,7 @@ def resume_search(cfg: SearchConfig, on_report: OnReport = log_report) -> str:
     settings (space, proxy, recipe, data, proxy set) are reused (said so); this command's options
     that would change them do not apply."""
     from dmnas.nas.context import TrialContext
-    from dmnas.nas.nni_run import claim_port
+    from dmnas.nas.manager import claim_port
     from dmnas.nas.space import load_space
     from dmnas.nas.tuners import TUNERS
 

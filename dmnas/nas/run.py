@@ -22,7 +22,7 @@ from dmnas.condensation.proxyset import ProxyJob
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
-from dmnas.reporting.types import Report
+from dmnas.reporting.report import Report
 from dmnas.nas.config import SearchConfig
 from dmnas.nas.folder import GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, proxy_scores, save_outcome, search_dir
 from dmnas.train import TrainRecipe
@@ -108,7 +108,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_report: OnReport = log_rep
     from dmnas.condensation.proxyset import obtain_proxy
     from dmnas.data import load_dataset
     from dmnas.nas.context import TrialContext
-    from dmnas.nas.nni_run import claim_port
+    from dmnas.nas.manager import claim_port
     from dmnas.nas.space import check_fits, load_space
     from dmnas.nas.tuners import TUNERS, capped_trials, hyperband_iteration_trials
     from dmnas.nas.zero_cost import ZERO_COST

@@ -58,8 +58,8 @@ def main() -> None:
     )
     nni.report_final_result(record)  # a synchronous HTTP PUT to NNI's trial channel: delivered now
     # The result is delivered and the record written atomically; what is left is Python's own
-    # shutdown, which takes ~2 s once torch is imported (measured on the 2-core CPU: 1.9-2.2 s vs
-    # 0.15 s without it) and would be charged to every trial. Flush and leave.
+    # shutdown, which takes seconds once torch is imported (benchmarks/results/trial_overhead.md)
+    # and would be charged to every trial. Flush and leave.
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

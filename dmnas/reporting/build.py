@@ -9,9 +9,7 @@ same architectures are compared pairwise (a paired bootstrap), not by eyeing two
 from __future__ import annotations
 
 import itertools
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,7 @@ from dmnas.reporting.stats import (
     spearman_top_k,
     top_k_sizes,
 )
-from dmnas.reporting.types import GroundTruth, ProxyScores, Report, Row
+from dmnas.reporting.types import GroundTruth, ProxyScores, Row
 
 REGRET_AT = (1, 3, 5)
 PAIRED_MEASURES = ("spearman", "top10", "top20", "top10pct", "top20pct")
@@ -135,18 +133,6 @@ def paired_comparisons(
     return out
 
 
-def make_report(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, seed: int = 0) -> Report:
-    return Report(
-        build_rows(proxies, truth, confirm_k, seed),
-        truth,
-        confirm_k,
-        ceiling_of(truth),
-        ceilings_of(truth),
-        paired_comparisons(proxies, truth, seed=seed),
-        proxies,
-    )
-
-
 def _f(x: float | None, pct: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
@@ -190,12 +176,18 @@ def header(truth: GroundTruth, ceiling: Ceiling | None, ceilings: SeedCeilings |
     return lines
 
 
-def markdown(report: Report) -> str:
-    rows, truth, ceilings = report.rows, report.truth, report.ceilings
+def markdown(
+    rows: list[Row],
+    truth: GroundTruth,
+    confirm_k: int,
+    ceiling: Ceiling | None,
+    ceilings: SeedCeilings | None,
+    paired: list[PairedDelta],
+) -> str:
     lines = [
         "# dmnas proxy ranking report",
         "",
-        *header(truth, report.ceiling, ceilings),
+        *header(truth, ceiling, ceilings),
         "",
         "## Estimates on the unbiased sample",
         "",
@@ -246,7 +238,7 @@ def markdown(report: Report) -> str:
             + " | ".join(_f(r.regret_at.get(k), True) for k in REGRET_AT)
             + " |"
         )
-    if report.paired:
+    if paired:
         lines += [
             "",
             "## Paired comparisons (same architectures, paired bootstrap over architectures)",
@@ -254,13 +246,13 @@ def markdown(report: Report) -> str:
             "| A | B | measure | n | Δρ (A − B) [95% CI] | share of resamples A > B |",
             "|---|---|---|---|---|---|",
         ]
-        for d in report.paired:
+        for d in paired:
             lines.append(
                 f"| {d.a} | {d.b} | {d.measure} | {d.n} | {_f(d.delta)} {_ci(d.ci95)} | {_f(d.p_a_beats_b)} |"
             )
     lines += [
         "",
-        f"## Confirmation: each proxy's top-{report.confirm_k} on full data",
+        f"## Confirmation: each proxy's top-{confirm_k} on full data",
         "",
         "| proxy | top-k known | winner after confirmation | its full acc % | best known (of n) | regret pts |",
         "|---|---|---|---|---|---|",
@@ -268,7 +260,7 @@ def markdown(report: Report) -> str:
     for r in rows:
         c = r.confirm
         lines.append(
-            f"| {r.scores.label} | {c.k}/{report.confirm_k} | {c.winner or 'n/a'} | {_f(c.winner_full_acc, True)} "
+            f"| {r.scores.label} | {c.k}/{confirm_k} | {c.winner or 'n/a'} | {_f(c.winner_full_acc, True)} "
             f"| {c.best_known or 'n/a'} {_f(c.best_known_full_acc, True)} (of {c.n_known}) | {_f(c.regret, True)} |"
         )
     lines += [
@@ -284,8 +276,16 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_dict(report: Report) -> dict[str, Any]:
-    truth, mean = report.truth, report.truth.mean
+def report_dict(
+    rows: list[Row],
+    truth: GroundTruth,
+    confirm_k: int,
+    ceiling: Ceiling | None,
+    ceilings: SeedCeilings | None,
+    paired: list[PairedDelta],
+    proxies: list[ProxyScores],
+) -> dict[str, Any]:
+    mean = truth.mean
     return {
         "ground_truth": {
             "recipe": truth.recipe,
@@ -296,11 +296,11 @@ def report_dict(report: Report) -> dict[str, Any]:
             "top_population_n": len(top_population(truth)),
             "sources": truth.sources,
         },
-        "ceiling": report.ceiling.to_dict() if report.ceiling else None,
-        "ceilings": report.ceilings.to_dict() if report.ceilings else None,
-        "confirm_k": report.confirm_k,
-        "rows": [r.to_dict() for r in report.rows],
-        "paired": [d.to_dict() for d in report.paired],
+        "ceiling": ceiling.to_dict() if ceiling else None,
+        "ceilings": ceilings.to_dict() if ceilings else None,
+        "confirm_k": confirm_k,
+        "rows": [r.to_dict() for r in rows],
+        "paired": [d.to_dict() for d in paired],
         "pairs": {
             p.label: {
                 n: {
@@ -311,16 +311,6 @@ def report_dict(report: Report) -> dict[str, Any]:
                 }
                 for n in sorted(set(p.scores) & set(mean))
             }
-            for p in report.proxies
+            for p in proxies
         },
     }
-
-
-def write_report(out_dir: Path, report: Report) -> dict[str, Path]:
-    """report.json, report.md and the figures in ``out_dir``; returns every path written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
-    paths["json"].write_text(json.dumps(report_dict(report), indent=2, sort_keys=True, default=str))
-    paths["markdown"].write_text(markdown(report))
-    paths.update(report.figures(out_dir))
-    return paths

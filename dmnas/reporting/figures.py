@@ -8,19 +8,20 @@ dots; those known only through confirmation or other runs are hollow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 if TYPE_CHECKING:
     from dmnas.reporting.stats import Ceiling, SeedCeilings
-    from dmnas.reporting.types import GroundTruth, Report, Row
+    from dmnas.reporting.types import GroundTruth, Row
 
 FORMATS = ("png", "svg")
 
 
-def _pyplot():  # noqa: ANN202 - matplotlib.pyplot, imported only when a figure is drawn
+def _pyplot() -> Any:
+    """matplotlib.pyplot, imported only when a figure is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: works on machines without a display
@@ -29,13 +30,13 @@ def _pyplot():  # noqa: ANN202 - matplotlib.pyplot, imported only when a figure 
     return plt
 
 
-def _legend(ax) -> None:  # noqa: ANN001
+def _legend(ax: Any) -> None:
     """A legend only when something is labelled (an empty one makes matplotlib warn)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
 
 
-def _save(fig, stem: Path) -> dict[str, Path]:  # noqa: ANN001
+def _save(fig: Any, stem: Path) -> dict[str, Path]:
     out = {}
     for fmt in FORMATS:
         path = stem.with_suffix(f".{fmt}")
@@ -149,14 +150,16 @@ def comparison(
     return _save(fig, stem)
 
 
-def draw_all(folder: Path, report: Report) -> dict[str, Path]:
+def draw_all(
+    folder: Path, rows: list[Row], truth: GroundTruth, ceiling: Ceiling | None, ceilings: SeedCeilings | None
+) -> dict[str, Path]:
     """Every figure of a report into ``folder``; returns the paths by name."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for i, r in enumerate(report.rows):
+    for i, r in enumerate(rows):
         for kind, draw in (("scatter", scatter), ("ranks", ranks)):
-            for fmt, path in draw(folder / f"{kind}_{i}_{r.scores.proxy}", r, report.truth).items():
+            for fmt, path in draw(folder / f"{kind}_{i}_{r.scores.proxy}", r, truth).items():
                 paths[f"{kind}_{i}_{fmt}"] = path
-    for fmt, path in comparison(folder / "proxies", report.rows, report.ceiling, report.ceilings).items():
+    for fmt, path in comparison(folder / "proxies", rows, ceiling, ceilings).items():
         paths[f"proxies_{fmt}"] = path
     return paths

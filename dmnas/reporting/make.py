@@ -10,8 +10,8 @@ from typing import Any
 
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.tables import ground_truth_for, table_stores
-from dmnas.reporting.build import make_report, write_report
-from dmnas.reporting.types import ProxyScores, Report
+from dmnas.reporting.report import Report, make_report, write_report
+from dmnas.reporting.types import ProxyScores
 from dmnas.nas.config import CONFIRM
 from dmnas.nas.folder import load_search, proxy_scores
 from dmnas.train import TrainRecipe

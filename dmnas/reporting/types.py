@@ -1,18 +1,17 @@
-"""The report's values: what a proxy scored, the ground truth, one row per proxy, the whole report.
+"""The report's values: what a proxy scored, the ground truth, one row per proxy.
 
-Plain data (no matplotlib, no NNI): :mod:`dmnas.reporting.build` computes these, :mod:`dmnas.reporting.figures`
-draws them, and ``dmnas.report()`` returns a :class:`Report`.
+Plain data (no matplotlib, no NNI): :mod:`dmnas.reporting.build` computes these and
+:mod:`dmnas.reporting.figures` draws them; :mod:`dmnas.reporting.report` holds the whole report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dmnas.reporting.stats import Agreement, Ceiling, Confirmation, PairedDelta, SeedCeilings
+from dmnas.reporting.stats import Agreement, Confirmation
 
 
 @dataclass(frozen=True)
@@ -90,35 +89,3 @@ class Row:
             "seconds_per_arch": self.seconds_per_arch,
             "total_seconds": self.total_seconds,
         }
-
-
-@dataclass(frozen=True)
-class Report:
-    """What ``dmnas report`` prints and writes, as values."""
-
-    rows: list[Row]
-    truth: GroundTruth
-    confirm_k: int
-    ceiling: Ceiling | None
-    ceilings: SeedCeilings | None
-    paired: list[PairedDelta]
-    proxies: list[ProxyScores]
-    paths: dict[str, Path] = field(default_factory=dict)
-
-    def to_markdown(self) -> str:
-        from dmnas.reporting.build import markdown
-
-        return markdown(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        from dmnas.reporting.build import report_dict
-
-        return report_dict(self)
-
-    def figures(self, folder: Path) -> dict[str, Path]:
-        """Scatter and rank plots per proxy and the proxies' comparison, PNG and SVG."""
-        from dmnas.reporting.figures import draw_all
-
-        return draw_all(Path(folder), self)
-
-

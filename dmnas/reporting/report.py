@@ -1,0 +1,60 @@
+"""The whole report as a value: what ``dmnas report`` prints and writes and ``dmnas.report()`` returns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dmnas.reporting.build import build_rows, ceiling_of, ceilings_of, markdown, paired_comparisons, report_dict
+from dmnas.reporting.figures import draw_all
+from dmnas.reporting.stats import Ceiling, PairedDelta, SeedCeilings
+from dmnas.reporting.types import GroundTruth, ProxyScores, Row
+
+
+@dataclass(frozen=True)
+class Report:
+    """Rows (one per proxy), the ground truth they were read against, its ceilings on every footing,
+    the paired comparisons of every two proxies, and (once written) the files."""
+
+    rows: list[Row]
+    truth: GroundTruth
+    confirm_k: int
+    ceiling: Ceiling | None
+    ceilings: SeedCeilings | None
+    paired: list[PairedDelta]
+    proxies: list[ProxyScores]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        return markdown(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return report_dict(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired, self.proxies)
+
+    def figures(self, folder: Path) -> dict[str, Path]:
+        """Scatter and rank plots per proxy and the proxies' comparison, PNG and SVG."""
+        return draw_all(Path(folder), self.rows, self.truth, self.ceiling, self.ceilings)
+
+
+def make_report(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, seed: int = 0) -> Report:
+    return Report(
+        build_rows(proxies, truth, confirm_k, seed),
+        truth,
+        confirm_k,
+        ceiling_of(truth),
+        ceilings_of(truth),
+        paired_comparisons(proxies, truth, seed=seed),
+        proxies,
+    )
+
+
+def write_report(out_dir: Path, report: Report) -> dict[str, Path]:
+    """report.json, report.md and the figures in ``out_dir``; returns every path written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str))
+    paths["markdown"].write_text(report.to_markdown())
+    paths.update(report.figures(out_dir))
+    return paths
