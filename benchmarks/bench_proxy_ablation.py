@@ -54,7 +54,8 @@ from dmnas.defaults import for_device  # noqa: E402
 from dmnas.models import parse_arch  # noqa: E402
 from dmnas.reporting.stats import spearman  # noqa: E402
 from dmnas.reporting.build import build_rows, ceiling_of  # noqa: E402
-from dmnas.reporting.types import GroundTruth, ProxyScores  # noqa: E402
+from dmnas.groundtruth.truth import GroundTruth  # noqa: E402
+from dmnas.reporting.types import ProxyScores  # noqa: E402
 from dmnas.nas.zero_cost import ZERO_COST  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 

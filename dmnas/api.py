@@ -13,6 +13,7 @@ any work starts; none prints.
 from __future__ import annotations
 
 import inspect
+import logging
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,8 @@ def search(
     for the proxy set (``ipc``, ``iterations``, ``dataset``, ``device``, ...)."""
     from dmnas.nas.proxies import PROXIES
     from dmnas.nas.resume import resume_search
-    from dmnas.nas.run import log_report, start_search
+    from dmnas.nas.run import start_search
+    from dmnas.reporting.make import report_searches
     from dmnas.nas.space import load_space as _load
 
     if proxy not in PROXIES:
@@ -209,12 +211,16 @@ def search(
     cfg = search_config(space, proxy, tuner, job, **search_opts)
     got: list[Report] = []
 
-    def keep(report: Report) -> None:
-        got.append(report)
-        (on_report or log_report)(report)
+    def finished(search_id: str) -> None:
+        got.append(report_searches([search_id], cfg.workdir))  # against the tables the search used
+        (on_report or _log_report)(got[-1])
 
-    search_id = resume_search(cfg, keep) if resume else start_search(cfg, job, keep)
+    search_id = resume_search(cfg, finished) if resume else start_search(cfg, job, finished)
     return search_result(cfg.workdir, search_id, got[-1] if got else None)
+
+
+def _log_report(report: Report) -> None:
+    logging.getLogger("dmnas").info("%s", report.to_markdown())
 
 
 def search_result(workdir: Path, search_id: str, report: Report | None = None) -> SearchResult:

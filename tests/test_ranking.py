@@ -17,7 +17,8 @@ from dmnas.reporting.stats import agreement, confirmation, noise_ceiling, top_k_
 from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key
 from dmnas.reporting.build import build_rows
 from dmnas.reporting.report import make_report, write_report
-from dmnas.reporting.types import GroundTruth, ProxyScores
+from dmnas.groundtruth.truth import GroundTruth
+from dmnas.reporting.types import ProxyScores
 from dmnas.groundtruth.sampling import plan_ground_truth, proxy_order, systematic_sample, top_k
 from dmnas.nas.zero_cost import naswot, rankable, synflow
 from dmnas.train import TrainRecipe

@@ -14,7 +14,7 @@ from typing import Any
 
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
-from dmnas.reporting.types import GroundTruth
+from dmnas.groundtruth.truth import GroundTruth
 from dmnas.train import TrainRecipe
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"

@@ -11,12 +11,12 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.nas.config import SearchConfig
 from dmnas.nas.folder import known_searches, nni_final_records, recorded_trials, resume_nni_id, search_dir
-from dmnas.nas.run import OnReport, SearchRun, log_report, run_phases
+from dmnas.nas.run import OnFinished, SearchRun, no_report, run_phases
 
 log = logging.getLogger(__name__)
 
 
-def resume_search(cfg: SearchConfig, on_report: OnReport = log_report) -> str:
+def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str:
     """Architectures with a recorded proxy result are kept, a new NNI experiment (``<id>_r<k>``)
     scores only the others, and the report covers each architecture once. The search's own
     settings (space, proxy, recipe, data, proxy set) are reused (said so); this command's options
@@ -81,4 +81,4 @@ def resume_search(cfg: SearchConfig, on_report: OnReport = log_report) -> str:
     if missing:
         log.info("NNI experiment %s: web UI %s", nni_id, port.url(cfg.ui_host))
     nni_space = {"arch": {"_type": "choice", "_value": missing}}
-    return run_phases(cfg, run, nni_space, len(missing), len(missing), "grid", nni_id, prior, on_report=on_report)
+    return run_phases(cfg, run, nni_space, len(missing), len(missing), "grid", nni_id, prior, on_finished=on_finished)

@@ -2,7 +2,9 @@
 
 Takes typed configs only (:class:`dmnas.nas.config.SearchConfig` and the condensation stage's
 :class:`dmnas.condensation.proxyset.ProxyJob`); it logs and raises, and hands the finished report to
-``on_report`` (the CLI prints it). One id names the search, its folder and its NNI experiments.
+``on_finished(search_id)`` while the last web UI is still up (the API builds and hands on the report
+there, so this stage does not depend on the reporting one). One id names the search, its folder
+and its NNI experiments.
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ from dmnas.condensation.proxyset import ProxyJob
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
-from dmnas.reporting.report import Report
 from dmnas.nas.config import SearchConfig
 from dmnas.nas.folder import GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, proxy_scores, save_outcome, search_dir
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
 MIN_RANKED = 2  # a search with fewer scored architectures than this ranked nothing
-OnReport = Callable[[Report], None]
+OnFinished = Callable[[str], None]  # called with the search id once its results are complete
 
 
-def log_report(report: Report) -> None:
-    log.info("%s", report.to_markdown())
+def no_report(search_id: str) -> None:
+    log.info("search %s finished; `dmnas report %s` reports it", search_id, search_id)
 
 
 class StatusLog:
@@ -100,7 +101,7 @@ def experiment_settings(
     )
 
 
-def start_search(cfg: SearchConfig, job: ProxyJob, on_report: OnReport = log_report) -> str:
+def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_report) -> str:
     """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
     import torch
 
@@ -222,7 +223,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_report: OnReport = log_rep
         search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
     )
     run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines)
-    return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_report=on_report)
+    return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_finished=on_finished)
 
 
 def check_enough(summary: dict[str, Any], search_id: str) -> None:
@@ -247,21 +248,19 @@ def run_phases(
     tuner: str,
     nni_id: str,
     prior: list[dict[str, Any]] = (),
-    on_report: OnReport = log_report,
+    on_finished: OnFinished = no_report,
 ) -> str:
     """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
-    from dmnas.reporting.make import report_searches
     from dmnas.nas.nni_run import ExperimentOutcome, run_experiment
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
     full_recipe = TrainRecipe(**run.meta["full_recipe"])
     fingerprint = run.meta["fingerprint"]
     gt_store = GroundTruthStore(cfg.workdir / "ground_truth")  # the trials' own path may be a remote one
-    tables = [str(t.root) for t in run.tables] or "none"
 
     def finish() -> None:
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
-        on_report(report_searches([search_id], cfg.workdir, table=tables))
+        on_finished(search_id)
 
     need_gt = cfg.ground_truth is not None and ctx.proxy != "full"
     try:

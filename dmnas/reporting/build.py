@@ -28,7 +28,8 @@ from dmnas.reporting.stats import (
     spearman_top_k,
     top_k_sizes,
 )
-from dmnas.reporting.types import GroundTruth, ProxyScores, Row
+from dmnas.groundtruth.truth import GroundTruth
+from dmnas.reporting.types import ProxyScores, Row
 
 REGRET_AT = (1, 3, 5)
 PAIRED_MEASURES = ("spearman", "top10", "top20", "top10pct", "top20pct")

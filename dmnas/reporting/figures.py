@@ -15,7 +15,8 @@ from scipy import stats
 
 if TYPE_CHECKING:
     from dmnas.reporting.stats import Ceiling, SeedCeilings
-    from dmnas.reporting.types import GroundTruth, Row
+    from dmnas.groundtruth.truth import GroundTruth
+    from dmnas.reporting.types import Row
 
 FORMATS = ("png", "svg")
 

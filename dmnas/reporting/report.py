@@ -10,7 +10,8 @@ from typing import Any
 from dmnas.reporting.build import build_rows, ceiling_of, ceilings_of, markdown, paired_comparisons, report_dict
 from dmnas.reporting.figures import draw_all
 from dmnas.reporting.stats import Ceiling, PairedDelta, SeedCeilings
-from dmnas.reporting.types import GroundTruth, ProxyScores, Row
+from dmnas.groundtruth.truth import GroundTruth
+from dmnas.reporting.types import ProxyScores, Row
 
 
 @dataclass(frozen=True)
