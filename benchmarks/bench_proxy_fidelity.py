@@ -101,7 +101,12 @@ def main() -> None:
                 "kendall": est.get("kendall_tau"),
                 "top5_overlap": est.get("top5_overlap"),
                 "top10pct_overlap": est.get("top10pct_overlap"),
-                "spearman_top10pct": est.get("spearman_top10pct"),
+                "spearman_top10pct": (r.get("top_spearman") or {}).get("top10pct"),
+                "spearman_top20pct": (r.get("top_spearman") or {}).get("top20pct"),
+                "spearman_top10": (r.get("top_spearman") or {}).get("top10"),
+                "spearman_top20": (r.get("top_spearman") or {}).get("top20"),
+                "spearman_per_seed": r.get("per_seed_spearman"),
+                "regret_at": r.get("regret_at"),
                 "winner": conf["winner"],
                 "winner_full_acc": conf["winner_full_acc"],
                 "regret": conf["regret"],
@@ -111,8 +116,15 @@ def main() -> None:
             }
         )
     table_manifest = json.loads((args.table / "table.json").read_text())
+    ceilings = report.get("ceilings") or {}
     result = {
-        "ceiling": report["ceiling"],
+        "ceiling": {**(report["ceiling"] or {}), "spearman_brown": ceilings.get("mean")},
+        "ceilings": ceilings,
+        "ceiling_top10": (ceilings.get("mean_top") or {}).get("top10"),
+        "ceiling_top20": (ceilings.get("mean_top") or {}).get("top20"),
+        "paired": [
+            {k: d[k] for k in ("a", "b", "measure", "n", "delta", "ci95", "p_a_beats_b")} for d in report.get("paired", [])
+        ],
         "rows": rows,
         "ground_truth": report["ground_truth"],
         "table": {k: table_manifest[k] for k in ("space", "records", "planned", "complete", "recipe_text")},

@@ -18,20 +18,18 @@ chosen on the shipped table against ground truth it was not tuned on):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run_jobs, sample_archs
+from full_training import ROOT, GroundTruthStore, Job, base_parser, run_jobs, sample_archs, table_fields
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.defaults import FULL_EPOCHS
 from dmnas.nas.config import FULL_RECIPE
-from dmnas.groundtruth.store import recipe_key
 
 SPACE_FILE = ROOT / "search_spaces" / "convnet_bench48.yaml"
 
@@ -88,17 +86,7 @@ def main() -> None:
                 "excluded_tables": [str(t) for t in args.exclude],
                 "sample": archs,
                 "seeds": args.seeds,
-                "recipe": recipe.to_dict(),
-                "recipe_key": recipe_key(recipe),
-                "recipe_text": recipe.describe(),
-                "records": len(done),
-                "planned": len(archs) * len(args.seeds),
-                "complete": len(done) == len(archs) * len(args.seeds),
-                "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
-                "command": command,
-                "machine": machine(),
-                "started": old.get("started", dt.date.today().isoformat()),
-                "updated": dt.date.today().isoformat(),
+                **table_fields(recipe, recs, done, len(archs) * len(args.seeds), command, old),
             },
         )
 

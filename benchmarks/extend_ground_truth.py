@@ -26,18 +26,17 @@ finishes; rerun the same command to resume.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
 
 import numpy as np
-from full_training import ROOT, GroundTruthStore, Job, machine, run_jobs
+from full_training import ROOT, GroundTruthStore, Job, run_jobs, table_fields
 from screen_space import SCREEN_SEED, load_screen, screen_folder
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
-from dmnas.groundtruth.store import merged, recipe_key
+from dmnas.groundtruth.store import merged
 from dmnas.groundtruth.tables import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
 from dmnas.nas.space import load_space
@@ -144,17 +143,7 @@ def main() -> None:
                 "screen_recall": recall,
                 "sample_seed": args.sample_seed,
                 "seeds": args.seeds,
-                "recipe": recipe.to_dict(),
-                "recipe_key": recipe_key(recipe),
-                "recipe_text": recipe.describe(),
-                "records": len(done),
-                "planned": len(order) * len(args.seeds),
-                "complete": len(done) == len(order) * len(args.seeds),
-                "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
-                "command": command,
-                "machine": machine(),
-                "started": old.get("started", dt.date.today().isoformat()),
-                "updated": dt.date.today().isoformat(),
+                **table_fields(recipe, recs, done, len(order) * len(args.seeds), command, old),
             },
         )
 

@@ -126,6 +126,27 @@ def run_jobs(
             )
 
 
+def table_fields(
+    recipe: TrainRecipe, recs: dict, done: list[tuple[str, int]], planned: int, command: str, old: dict
+) -> dict:
+    """What every table.json says about its recipe, progress, provenance and dates."""
+    from dmnas.groundtruth.store import recipe_key
+
+    return {
+        "recipe": recipe.to_dict(),
+        "recipe_key": recipe_key(recipe),
+        "recipe_text": recipe.describe(),
+        "records": len(done),
+        "planned": planned,
+        "complete": len(done) == planned,
+        "train_seconds": round(sum(recs[a][s]["train_seconds"] for a, s in done), 1),
+        "command": command,
+        "machine": machine(),
+        "started": old.get("started", dt.date.today().isoformat()),
+        "updated": dt.date.today().isoformat(),
+    }
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument(

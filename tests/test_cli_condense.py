@@ -42,6 +42,7 @@ def test_condense_then_cache_hit_then_evaluate(fmnist_env: dict[str, str]) -> No
     first = dmnas(fmnist_env, "condense", *TINY)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("condensed: ")
+    assert "images moved " in first.stdout and "pixel sd on average from their initialisation" in first.stdout
     entry = entry_dir(first.stdout)
     assert (entry / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (entry / "config.yaml").is_file()
@@ -67,9 +68,9 @@ def test_condense_then_cache_hit_then_evaluate(fmnist_env: dict[str, str]) -> No
     assert "dm: " in ev.stdout and "random_real: " in ev.stdout and "2 runs, 20 images" in ev.stdout
 
     listing = dmnas(fmnist_env, "cache", "list")
-    assert entry.name in listing.stdout and "evals=2" in listing.stdout
+    assert entry.name in listing.stdout and "evals=2" in listing.stdout and " sd  evals" in listing.stdout
     show = dmnas(fmnist_env, "cache", "show", entry.name[:6])
-    assert '"fingerprint"' in show.stdout
+    assert '"fingerprint"' in show.stdout and '"moved_sd"' in show.stdout
     assert dmnas(fmnist_env, "cache", "rm", entry.name).returncode == 0
     assert not entry.exists()
 

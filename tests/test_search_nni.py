@@ -128,6 +128,8 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert "0 of 8 trainings already known, training 8 on full data" in out
     assert "| dm ipc2 4ep (" in out and "report scatter_0_png:" in out and "report proxies_svg:" in out
     assert "Noise ceiling (Spearman between seed 0 and seed 1 of the same recipe, n=4)" in out
+    assert "Spearman–Brown" in out and "## Paired comparisons" not in out  # one proxy: nothing to pair
+    assert "pixel sd on average from their initialisation" in out  # the report says how far the DM set moved
     exp_id = search_id(out)
     work = Path(nni_env["DMNAS_WORKDIR"])
     report = json.loads((work / "reports" / exp_id / "report.json").read_text())
@@ -161,6 +163,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert trial["proxy"] == "synflow" and trial["default"] == trial["score"] > 0
     both = dmnas(nni_env, "report", exp_id, exp2, exp3)
     assert both.returncode == 0, both.stderr
+    assert "## Paired comparisons" in both.stdout and "| spearman | 4 |" in both.stdout
     assert (
         "| dm ipc2 4ep (" in both.stdout
         and "| random ipc2 4ep (" in both.stdout

@@ -146,10 +146,10 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     port = claim_port(cfg.port)  # held until this process ends: no other dmnas search takes it
     if port.port != cfg.port:
         log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
-    entry_key, cache_dir, ipc = None, None, job.condense.ipc
+    entry_key, cache_dir, ipc, moved = None, None, job.condense.ipc, None
     if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
         _, proxy = obtain_proxy(job, data)
-        entry_key, cache_dir = proxy.key, str(job.cache().root)
+        entry_key, cache_dir, moved = proxy.key, str(job.cache().root), proxy.movement
         log.info("proxy set: %s (%s) %s", entry_key, "cache hit" if proxy.cache_hit else "condensed now", proxy.path)
     use_gpu = machines.use_gpu if machines else device.startswith("cuda") and torch.cuda.is_available()
     proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
@@ -200,6 +200,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "dataset": data.name,
         "fingerprint": data.fingerprint,
         "entry_key": entry_key,
+        "proxy_movement": moved,  # how far the DM set moved from its initialisation (the report says it)
         "ipc": ipc,
         "proxy_recipe": proxy_recipe.to_dict(),
         "full_recipe": full_recipe.to_dict(),

@@ -184,11 +184,13 @@ def markdown(
     ceiling: Ceiling | None,
     ceilings: SeedCeilings | None,
     paired: list[PairedDelta],
+    notes: list[str] = (),
 ) -> str:
     lines = [
         "# dmnas proxy ranking report",
         "",
         *header(truth, ceiling, ceilings),
+        *notes,
         "",
         "## Estimates on the unbiased sample",
         "",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,30 @@ def report_searches(
     archs = set().union(*(p.scores.keys() | p.space for p in proxies))
     tables = table_stores(table if table is not None else first.get("tables", first.get("table")))
     truth = ground_truth_for(loaded, workdir, tables, full_recipe, archs, int(first["full_images"]))
-    report = make_report(proxies, truth, confirm_k)
+    report = replace(make_report(proxies, truth, confirm_k), notes=movement_notes(loaded, workdir))
     paths = write_report(workdir / "reports" / "+".join(ids), report)
     return replace(report, paths=paths)
+
+
+def set_movement(meta: dict[str, Any], workdir: Path) -> dict[str, Any] | None:
+    """What the search recorded of its DM set's movement, else what the set's cache manifest says
+    (searches made before it was recorded), else None."""
+    if meta.get("proxy_movement"):
+        return meta["proxy_movement"]
+    try:
+        ctx = json.loads((workdir / "searches" / meta["id"] / "context.json").read_text())
+        manifest = json.loads((Path(ctx["cache_dir"]) / meta["entry_key"] / "manifest.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest.get("movement")
+
+
+def movement_notes(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdir: Path) -> list[str]:
+    """One line per DM search on how far its set moved: a set DM hardly touched is said to be one."""
+    from dmnas.condensation.proxyset import movement_note
+
+    return [
+        f"Proxy set {meta['entry_key']} of search {meta['id']}: {movement_note(set_movement(meta, workdir))}."
+        for meta, _ in loaded
+        if meta.get("proxy") == "dm" and meta.get("entry_key")
+    ]

@@ -27,12 +27,16 @@ class Report:
     paired: list[PairedDelta]
     proxies: list[ProxyScores]
     paths: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. how far each DM set moved from its initialisation
 
     def to_markdown(self) -> str:
-        return markdown(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired)
+        return markdown(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired, self.notes)
 
     def to_dict(self) -> dict[str, Any]:
-        return report_dict(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired, self.proxies)
+        return {
+            **report_dict(self.rows, self.truth, self.confirm_k, self.ceiling, self.ceilings, self.paired, self.proxies),
+            "notes": self.notes,
+        }
 
     def figures(self, folder: Path) -> dict[str, Path]:
         """Scatter and rank plots per proxy and the proxies' comparison, PNG and SVG."""
