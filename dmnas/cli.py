@@ -254,7 +254,9 @@ def configure_logging(args: argparse.Namespace) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(CliFormatter())
-    logging.basicConfig(level=level, handlers=[handler])
+    # dmnas speaks at the chosen level; other libraries (matplotlib, NNI) only on warnings unless --verbose.
+    logging.basicConfig(level=logging.DEBUG if level == logging.DEBUG else logging.WARNING, handlers=[handler])
+    logging.getLogger("dmnas").setLevel(level)
     # Third-party chatter (NNI) stays at warnings unless --verbose.
     if level != logging.DEBUG:
         logging.getLogger("nni").setLevel(logging.WARNING)
