@@ -229,13 +229,24 @@ def record_path(work: Path, setting: Setting, arch: str, seed: int) -> Path:
 
 
 def run(
-    settings: list[Setting], archs: list[str], work: Path, cache: Cache, processes: int, threads: int = 2
+    settings: list[Setting],
+    archs: list[str],
+    work: Path,
+    cache: Cache,
+    processes: int,
+    threads: int = 2,
+    stored: dict[str, dict[str, float]] | None = None,
 ) -> None:
+    """Score what is neither recorded nor stored by an earlier results file (``--scores-from``)."""
     data = load_dataset(DATA)
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked OpenMP pools
     for s in settings:
+        known = (stored or {}).get(s.name, {}) if len(s.seeds) == 1 else {}
+        if all(a in known for a in archs):
+            continue  # every score at hand: no condensation needed either
         key = condense_setting(s, data, cache, threads)
-        todo = [(a, k) for a in archs for k in s.seeds if not record_path(work, s, a, k).exists()]
+        known = (stored or {}).get(s.name, {}) if len(s.seeds) == 1 else {}
+        todo = [(a, k) for a in archs for k in s.seeds if not record_path(work, s, a, k).exists() and a not in known]
         log.info("%s: %d of %d scores to compute", s.name, len(todo), len(archs) * len(s.seeds))
         t0 = time.perf_counter()
         with ctx.Pool(processes, maxtasksperchild=16) as pool:
@@ -343,9 +354,9 @@ def main() -> None:
     unknown = set(args.only or ()) - {s.name for s in SETTINGS}
     if unknown:
         raise SystemExit(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
-    if not args.report_only:
-        run(chosen, archs, args.work, cache, args.processes, args.condense_threads)
     stored = stored_scores(args.scores_from)
+    if not args.report_only:
+        run(chosen, archs, args.work, cache, args.processes, args.condense_threads, stored)
     proxies = [p for p in (load_scores(s, archs, args.work, stored) for s in chosen) if p is not None]
     args.stored = stored
     print(report(proxies, chosen, truth, cache, args, archs))
