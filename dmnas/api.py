@@ -134,7 +134,7 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "keep_ui": False, "epochs": None, "full_epochs": None, "proxy_seeds": 1, "full_seeds": 2, "recipe": None,
     "ground_truth": None, "confirm": None, "table": None, "test_split": False, "trial_seed": 0,
     "resume": None, "training_service": "local", "machines": None, "workdir": None, "trials_per_gpu": None,
-    "quiet": False,
+    "trial_mode": "worker", "quiet": False,
 }
 
 
@@ -179,6 +179,7 @@ def search_config(space: str, proxy: str, tuner: str, job: ProxyJob | None, **op
         training_service=o["training_service"],
         machines=Path(o["machines"]) if o["machines"] else None,
         trials_per_gpu=o["trials_per_gpu"] if o["trials_per_gpu"] is not None else TRIALS_PER_GPU,
+        trial_mode=o["trial_mode"],
     )
 
 

@@ -189,6 +189,13 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"trials sharing one GPU, NNI's max_trial_number_per_gpu (default {defaults.TRIALS_PER_GPU}; ignored on CPU)",
     )
+    s.add_argument(
+        "--trial-mode",
+        choices=("worker", "process"),
+        default="worker",
+        help="worker: one warm process per slot scores trial after trial (NNI still sees one trial per "
+        "architecture); process: every trial imports torch and loads the data itself",
+    )
     s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
     s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
     s.add_argument(

@@ -130,6 +130,7 @@ class SearchConfig:
     training_service: str = "local"  # or "remote": NNI's SSH training service over `machines`
     machines: Path | None = None  # machines.yaml (see dmnas.nas.machines)
     trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
+    trial_mode: str = "worker"  # "worker": warm workers score the trials; "process": one process per trial
 
     def __post_init__(self) -> None:
         self.check()  # in the config itself: the CLI and the Python API are refused alike
@@ -154,6 +155,10 @@ class SearchConfig:
             raise DmnasError(
                 f"--ui-host must be 127.0.0.1 (this machine only) or 0.0.0.0 (every interface), got {self.ui_host!r}"
             )
+        from dmnas.nas.worker_pool import TRIAL_MODES
+
+        if self.trial_mode not in TRIAL_MODES:
+            raise DmnasError(f"unknown --trial-mode {self.trial_mode!r}; valid: {', '.join(TRIAL_MODES)}")
         if self.training_service not in TRAINING_SERVICES:
             raise DmnasError(
                 f"unknown --training-service {self.training_service!r}; valid: {', '.join(TRAINING_SERVICES)}"

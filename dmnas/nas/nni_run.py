@@ -47,6 +47,7 @@ class ExperimentSettings:
     machines: Any = None  # a dmnas.nas.machines.MachineList: NNI's remote (SSH) training service
     ui_host: str = "127.0.0.1"  # where the web UI and REST API listen ("0.0.0.0": every interface)
     trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu
+    workers_dir: Path | None = None  # worker mode: the warm workers to stop when the experiment ends
 
 
 @dataclass
@@ -356,6 +357,10 @@ def run_experiment(
             exp.stop()  # stops the NNI manager and its trials; the experiment can be viewed later
         else:
             stop_own_manager(exp)
+        if settings.workers_dir is not None:  # however the experiment ended, its workers end too
+            from dmnas.nas.worker_pool import stop_workers
+
+            stop_workers(settings.workers_dir)
 
 
 def view(exp_id: str, port: int, ui_host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> None:

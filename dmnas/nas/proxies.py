@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,11 +107,13 @@ def train_and_score(
     report: Callable[[float], None] = lambda acc: None,
     reports: int = 5,
     test: bool = True,
+    every_epoch: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train a fresh ``spec`` on ``(x, y)`` with ``recipe``; accuracy on the validation split (and
     the test split when ``test``). Initialisation and batch order depend only on ``seed``. Shared
     by trials and the ground-truth table builder, so a shipped record and a ``--proxy full`` trial
-    are one recipe."""
+    are one recipe. ``every_epoch()`` runs after each epoch (a warm worker checks there that its
+    trial is still wanted)."""
     gen = torch.Generator().manual_seed(seed)
     model = build_convnet(spec, data.image_shape, data.num_classes, generator=gen)
     every = max(1, recipe.epochs // max(1, reports))
@@ -123,6 +125,8 @@ def train_and_score(
 
     def on_epoch(epoch: int, m: torch.nn.Module) -> None:
         nonlocal peek_seconds
+        if every_epoch is not None:
+            every_epoch()
         if epoch % every == 0 and epoch < recipe.epochs:
             t = time.perf_counter()
             report(accuracy(m, data.val_x[peek], data.val_y[peek], device))
@@ -150,18 +154,19 @@ def train_and_score(
     }
 
 
-def run_trial(
-    params: dict[str, Any],
-    ctx: TrialContext,
-    report: Callable[[float], None] = lambda acc: None,
-    trial_id: str = "standalone",
-    extra_timings: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
-    return the final result dict (``score`` is what NNI and the report rank by)."""
-    params = dict(params)
-    budget = params.pop(BUDGET_KEY, None)
-    spec, job_seed = spec_from_params(params)
+@dataclass(frozen=True)
+class Prepared:
+    """What every trial of one context shares: loaded once per process (a warm worker keeps it)."""
+
+    data: Dataset
+    device: torch.device
+    x: torch.Tensor | None  # the training set (None for a zero-cost proxy)
+    y: torch.Tensor | None
+    timings: dict[str, float]  # seconds spent preparing
+
+
+def prepare(ctx: TrialContext) -> Prepared:
+    """Device, threads, the dataset and the proxy's training set of ``ctx``."""
     device = trial_device(ctx)
     threads = trial_threads(ctx, device)
     if threads > 0:
@@ -174,15 +179,40 @@ def run_trial(
             f"(fingerprint {data.fingerprint}, expected {ctx.fingerprint}); ranks would not be comparable"
         )
     timings = {"data_load": time.perf_counter() - t0}
+    x = y = None
+    if ctx.proxy not in ZERO_COST:
+        t0 = time.perf_counter()
+        x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
+        timings["training_set"] = time.perf_counter() - t0
+    return Prepared(data, device, x, y, timings)
+
+
+def run_trial(
+    params: dict[str, Any],
+    ctx: TrialContext,
+    report: Callable[[float], None] = lambda acc: None,
+    trial_id: str = "standalone",
+    extra_timings: dict[str, float] | None = None,
+    prepared: Prepared | None = None,
+    every_epoch: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
+    return the final result dict (``score`` is what NNI and the report rank by). A warm worker
+    passes what it ``prepared`` once; a trial process prepares here."""
+    params = dict(params)
+    budget = params.pop(BUDGET_KEY, None)
+    spec, job_seed = spec_from_params(params)
+    fresh = prepared is None
+    prepared = prepare(ctx) if prepared is None else prepared
+    data, device = prepared.data, prepared.device
+    timings = dict(prepared.timings) if fresh else {"data_load": 0.0, "training_set": 0.0}
     first = ctx.seed if job_seed is None else job_seed
     seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
     if ctx.proxy in ZERO_COST:
         runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
         accs = {}
     else:
-        t0 = time.perf_counter()
-        x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
-        timings["training_set"] = time.perf_counter() - t0
+        x, y = prepared.x, prepared.y
         recipe = TrainRecipe(**ctx.recipe)
         if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see experiment.TUNERS)
             recipe = replace(recipe, epochs=budget_epochs(budget, recipe.epochs))
@@ -199,6 +229,7 @@ def run_trial(
                 report if i == 0 else (lambda acc: None),
                 ctx.reports,
                 test=ctx.proxy == "full" or ctx.test_split,
+                every_epoch=every_epoch,
             )
             for i, s in enumerate(seeds)
         ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -72,20 +72,28 @@ def experiment_settings(
 ) -> Any:
     from dmnas.nas.nni_run import ExperimentSettings
 
+    from dmnas.nas.worker_pool import nni_trials, trial_command, worker_slots, workers_dir
+
+    concurrency, per_gpu, workers = cfg.concurrency, cfg.trials_per_gpu, None
     if run.machines is not None:
-        from dmnas.nas.machines import trial_command
+        from dmnas.nas.machines import trial_command as remote_command
 
         (folder / ".nniignore").write_text(NNI_IGNORE)
-        command = trial_command(run.machines)  # runs in the uploaded copy of the folder
+        command = remote_command(run.machines)  # runs in the uploaded copy of the folder
     else:
-        command = f"{sys.executable} -m dmnas.nas.trial --context {folder / 'context.json'}"
+        slots = worker_slots(concurrency, run.use_gpu, per_gpu)
+        command = trial_command(folder / "context.json", cfg.trial_mode, slots, os.getpid())
+        if cfg.trial_mode == "worker":
+            workers = workers_dir(folder)
+            concurrency = nni_trials(concurrency)
+            per_gpu = nni_trials(per_gpu)
     return ExperimentSettings(
         name=name,
         nni_space=nni_space,
         space_size=size,
         tuner=tuner,
         max_trials=max_trials,
-        concurrency=cfg.concurrency,
+        concurrency=concurrency,
         max_duration=cfg.max_duration,
         port=run.port.port,
         nni_dir=cfg.workdir / "nni",
@@ -97,7 +105,8 @@ def experiment_settings(
         max_budget=cfg.proxy_recipe.epochs,
         machines=run.machines,
         ui_host=cfg.ui_host,
-        trials_per_gpu=cfg.trials_per_gpu,
+        trials_per_gpu=per_gpu,
+        workers_dir=workers,
     )
 
 
@@ -187,6 +196,9 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     if machines is not None:
         from dmnas.nas.machines import remote_context
 
+        if cfg.trial_mode == "worker":
+            log.info("remote machines: one process per trial (warm workers run on this machine only)")
+
         ctx = remote_context(ctx, machines, data.fingerprint, cfg.concurrency)
     ctx.save(folder / "context.json")
     meta = {
@@ -216,6 +228,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "machines": str(machines.path.resolve()) if machines else None,
         "ui_host": cfg.ui_host,
         "trials_per_gpu": cfg.trials_per_gpu,
+        "trial_mode": "process" if machines is not None else cfg.trial_mode,
     }
     write_json_atomic(folder / "search.json", meta)
     (folder / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
