@@ -12,11 +12,19 @@ Measures, side by side in one run on the same GPU:
    test switched off for both);
 2. dmnas at fp32, tf32 and bf16: seconds per iteration, and the accuracy of networks trained on
    each set (``--eval-runs`` runs) against the fp32 set's run-to-run spread;
-3. a ``convnet_grid`` slice (``--grid-trials`` architectures, ``--concurrency`` trials at once)
-   through the real NNI search: trials per minute, and the projected time of all 720.
+3. a ``convnet_grid`` slice through the real NNI search, trials per minute and the projected
+   time of all 720, four ways: ``--trial-mode process`` and ``worker``, each at 1 trial per GPU
+   and at the default ``--trials-per-gpu`` (``--grid-trials`` architectures in worker mode,
+   ``--process-trials`` in process mode, whose per-trial start-up makes a long run pointless);
+4. a Fashion-MNIST DM condensation at IPC 50 for as many iterations as fit in ``--dm-seconds``
+   (estimated from a 20-iteration probe), whose set and manifest are copied to
+   ``<results>/gpu_set/<key>/`` so that the CPU ground-truth tables can score it afterwards (a
+   cache entry: put it in a cache folder and point a search's ``--cache-dir`` there with the same
+   condensation options; not yet automated).
 
 Targets it reports against: >= 10x the reference per DM iteration; the 720-grid proxy search
-within one GPU-hour. ``--dry-run`` checks every input (reference clone, data, NNI, dmnas, output
+within one GPU-hour. ``--sections`` picks parts (all by default; about 10 minutes in all, not yet
+timed on a GPU). ``--dry-run`` checks every input (reference clone, data, NNI, dmnas, output
 folder, CUDA) and prints the plan without running anything; CI runs it on CPU.
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` under ``$OUT`` when set, else ``benchmarks/results/``.
@@ -99,6 +107,8 @@ def check_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     for name, value, least in (
         ("--iterations", args.iterations, 10),
         ("--grid-trials", args.grid_trials, 0),
+        ("--process-trials", args.process_trials, 0),
+        ("--dm-seconds", int(args.dm_seconds), 1),
         ("--concurrency", args.concurrency, 1),
         ("--eval-runs", args.eval_runs, 1),
     ):
@@ -115,6 +125,9 @@ def check_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             notes.append("no CUDA device here (fine for --dry-run)")
     except ImportError:
         pass
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        problems.append(f"--sections: unknown {', '.join(sorted(unknown))}; valid: {', '.join(SECTIONS)}")
     return problems, notes
 
 
@@ -126,7 +139,10 @@ def plan(args: argparse.Namespace) -> list[str]:
         + "dmnas (fp32 and tf32)",
         f"2. dmnas fp32 / tf32 / bf16 sets on Fashion-MNIST: seconds per iteration and accuracy of {args.eval_runs} "
         f"networks each ({args.eval_epochs} epochs)",
-        f"3. convnet_grid slice: {args.grid_trials} architectures at concurrency {args.concurrency} (NNI, proxy dm)",
+        f"3. convnet_grid slice (NNI, proxy dm, concurrency {args.concurrency}): worker mode {args.grid_trials} and "
+        f"process mode {args.process_trials} architectures, each at 1 trial per GPU and at the default "
+        "--trials-per-gpu",
+        f"4. Fashion-MNIST DM at IPC 50 for ~{args.dm_seconds:.0f} s; set and manifest to {out_dir() / 'gpu_set'}",
         f"results: {out_dir() / 'gpu_check.json'} and .md",
     ]
 
@@ -230,7 +246,10 @@ def dmnas_condense(
     }
 
 
-def grid_slice(work: Path, trials: int, concurrency: int, env: dict[str, str]) -> dict[str, Any]:
+def grid_slice(
+    work: Path, trials: int, concurrency: int, env: dict[str, str], mode: str = "worker", per_gpu: int = 1
+) -> dict[str, Any]:
+    tag = f"{mode}-{per_gpu}"
     out, wall = run(
         [
             sys.executable,
@@ -245,10 +264,14 @@ def grid_slice(work: Path, trials: int, concurrency: int, env: dict[str, str]) -
             str(trials),
             "--concurrency",
             str(concurrency),
+            "--trial-mode",
+            mode,
+            "--trials-per-gpu",
+            str(per_gpu),
             "--port",
             "8097",
             "--workdir",
-            str(work / "grid"),
+            str(work / f"grid-{tag}"),
             "--cache-dir",
             str(work / "cache-grid"),
             "--iterations",
@@ -265,11 +288,47 @@ def grid_slice(work: Path, trials: int, concurrency: int, env: dict[str, str]) -
     return {
         "trials": trials,
         "concurrency": concurrency,
+        "trial_mode": mode,
+        "trials_per_gpu": per_gpu,
         "wall_seconds": wall,
         "trials_per_minute": per_min,
         "projected_720_minutes": 720 / per_min,
         "tail": out.strip().splitlines()[-3:],
     }
+
+
+def dm_budget_set(work: Path, seconds: float, env: dict[str, str], out: Path) -> dict[str, Any]:
+    """IPC 50 on Fashion-MNIST for about ``seconds`` of DM (a 20-iteration probe sets the count);
+    the set and its manifest are copied under ``out/gpu_set/``."""
+    def condense(iterations: int, cache: Path) -> tuple[Path, float]:
+        argv = ["dmnas", "condense", "--ipc", "50", "--iterations", str(iterations), "--device", "cuda",
+                "--data-root", str(work / "dmnas-data"), "--cache-dir", str(cache), "--checkpoint-every", "0", "-q"]
+        code = PRELUDE + f"sys.argv={argv!r}; from dmnas.cli import main; sys.exit(main())"
+        text, wall = run([sys.executable, "-c", code], work, env, timeout=seconds * 3 + 300)
+        return Path(next(s for s in text.splitlines() if s.startswith("entry: ")).split(": ", 1)[1]), wall
+
+    probe, _ = condense(20, work / "cache-dm50-probe")
+    per_it = json.loads((probe / "manifest.json").read_text())["median_seconds_per_iteration"]
+    iterations = max(20, int(seconds / per_it))
+    entry, wall = condense(iterations, work / "cache-dm50")
+    manifest = json.loads((entry / "manifest.json").read_text())
+    dest = out / "gpu_set" / entry.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(entry, dest)
+    return {
+        "ipc": 50,
+        "iterations": iterations,
+        "seconds_per_iteration": manifest["median_seconds_per_iteration"],
+        "wall_seconds": wall,
+        "key": entry.name,
+        "movement": manifest.get("movement"),
+        "copied_to": str(dest),
+    }
+
+
+GRID_RUNS = (("process", 1), ("process", None), ("worker", 1), ("worker", None))  # None: the default
+SECTIONS = ("speed", "precision", "grid", "dm50")
 
 
 def main() -> int:
@@ -281,7 +340,10 @@ def main() -> int:
     ap.add_argument("--eval-runs", type=int, default=3)
     ap.add_argument("--eval-epochs", type=int, default=300)
     ap.add_argument("--grid-trials", type=int, default=72)
+    ap.add_argument("--process-trials", type=int, default=24, help="grid architectures per process-mode run")
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--dm-seconds", type=float, default=240, help="DM budget of the IPC-50 GPU set")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated parts of {SECTIONS}")
     ap.add_argument("--dry-run", action="store_true", help="check the inputs and print the plan; run nothing")
     args = ap.parse_args()
     problems, notes = check_inputs(args)
@@ -303,7 +365,10 @@ def main() -> int:
     env = dict(
         os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     )
-    result: dict[str, Any] = {"speed": {}, "precision": {}, "grid": None}
+    from dmnas.defaults import TRIALS_PER_GPU
+
+    sections = set(args.sections.split(","))
+    result: dict[str, Any] = {"speed": {}, "precision": {}, "grid": [], "dm50": None}
     with tempfile.TemporaryDirectory(prefix="dmnas-gpu-check-") as tmp:
         work = Path(tmp)
         standin = write_cifar_standin(work / "cifar-standin")
@@ -312,7 +377,7 @@ def main() -> int:
             "fashion_mnist": ("FashionMNIST", ref / "data" if ref else None, work / "dmnas-data"),
             "cifar10": ("CIFAR10", standin, standin),
         }
-        for name, (ref_name, ref_data, our_data) in shapes.items():
+        for name, (ref_name, ref_data, our_data) in shapes.items() if "speed" in sections else ():
             row: dict[str, Any] = {
                 "data": "generated CIFAR-10 stand-in (random pixels)" if name == "cifar10" else name
             }
@@ -331,7 +396,7 @@ def main() -> int:
                 )
             result["speed"][name] = row
             print(f"gpu_check: speed {name}: {json.dumps(row)}", flush=True)
-        for precision in PRECISIONS:
+        for precision in PRECISIONS if "precision" in sections else ():
             result["precision"][precision] = dmnas_condense(
                 work,
                 "fashion_mnist",
@@ -345,9 +410,15 @@ def main() -> int:
             print(
                 f"gpu_check: precision {precision}: {json.dumps(result['precision'][precision])}", flush=True
             )
-        if args.grid_trials:
-            result["grid"] = grid_slice(work, args.grid_trials, args.concurrency, env)
-            print(f"gpu_check: grid: {json.dumps(result['grid'])}", flush=True)
+        for mode, per_gpu in GRID_RUNS if "grid" in sections else ():
+            trials = args.grid_trials if mode == "worker" else args.process_trials
+            if trials:
+                row = grid_slice(work, trials, args.concurrency, env, mode, per_gpu or TRIALS_PER_GPU)
+                result["grid"].append(row)
+                print(f"gpu_check: grid: {json.dumps(row)}", flush=True)
+        if "dm50" in sections:
+            result["dm50"] = dm_budget_set(work, args.dm_seconds, env, out_dir())
+            print(f"gpu_check: dm50: {json.dumps(result['dm50'])}", flush=True)
     result.update(
         command="benchmarks/gpu_check.sh " + " ".join(sys.argv[1:]),
         machine=f"{platform.node()} {torch.cuda.get_device_name(0)}, torch {torch.__version__}, {os.cpu_count()} CPUs",
@@ -400,11 +471,26 @@ def markdown(r: dict[str, Any]) -> str:
     lines.append("")
     lines.append("A precision changes quality only if its mean is further from fp32's than the runs' spread.")
     if r["grid"]:
-        g = r["grid"]
         lines += [
             "",
-            f"## convnet_grid slice: {g['trials']} trials at concurrency {g['concurrency']}: "
-            f"{g['trials_per_minute']:.1f} trials/min, all 720 in ~{g['projected_720_minutes']:.0f} min (target <= 60)",
+            "## convnet_grid slice (target: all 720 within 60 min)",
+            "",
+            "| trial mode | trials per GPU | trials | trials/min | all 720 in min |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {g['trial_mode']} | {g['trials_per_gpu']} | {g['trials']} | {g['trials_per_minute']:.1f} "
+                f"| {g['projected_720_minutes']:.0f} |"
+                for g in r["grid"]
+            ),
+        ]
+    if r.get("dm50"):
+        d = r["dm50"]
+        moved = (d.get("movement") or {}).get("moved_sd")
+        lines += [
+            "",
+            f"## DM at a GPU budget: IPC 50, {d['iterations']} iterations ({d['seconds_per_iteration']:.3f} s/it), "
+            f"set {d['key']}, moved {moved if moved is not None else 'n/a'} pixel sd from its initialisation; "
+            f"copied to `{d['copied_to']}`",
         ]
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from dmnas.catalog import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 from dmnas.registry import Registry
 
@@ -161,7 +162,6 @@ KINDS.add(
     ),
 )
 
-DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
 
 def parse_strategy(strategy: str) -> tuple[str, ...]:

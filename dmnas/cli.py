@@ -192,8 +192,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def _add_condense(p: argparse.ArgumentParser) -> None:
-    from dmnas.condensation.cache import default_cache_dir
-    from dmnas.data import dataset_names
+    from dmnas.catalog import dataset_names, default_cache_dir
 
     p.epilog = f"datasets: {', '.join(dataset_names())}. Cache: {default_cache_dir()}"
     add_common(p), add_data_args(p), add_condense_args(p), add_eval_args(p, runs_default=0)

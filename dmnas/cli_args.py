@@ -34,7 +34,7 @@ def add_cache_dir(p: argparse._ActionsContainer) -> None:
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    from dmnas.data import dataset_names
+    from dmnas.catalog import dataset_names
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="fashion_mnist", help=f"one of: {', '.join(dataset_names())}")
@@ -50,8 +50,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_condense_args(p: argparse.ArgumentParser) -> None:
-    from dmnas.augment import DEFAULT_STRATEGY
-    from dmnas.condensation.dm import DEFAULT_IPC
+    from dmnas.catalog import DEFAULT_IPC, DEFAULT_STRATEGY
 
     g = p.add_argument_group("distribution matching")
     g.add_argument("--ipc", type=int, default=DEFAULT_IPC, help="synthetic images per class")
@@ -128,7 +127,7 @@ def add_workdir(p: argparse._ActionsContainer) -> None:
 
 
 def add_table(p: argparse._ActionsContainer) -> None:
-    from dmnas.groundtruth.tables import DEFAULT_TABLE, table_names
+    from dmnas.catalog import DEFAULT_TABLE, table_names
 
     p.add_argument(
         "--table",
@@ -152,8 +151,7 @@ def add_ui_host(p: argparse._ActionsContainer) -> None:
 
 def add_search_args(p: argparse.ArgumentParser) -> None:
     from dmnas.nas.config import CONFIRM, FULL_RECIPE, PROXY_EPOCHS
-    from dmnas.nas.proxies import PROXIES
-    from dmnas.nas.space import available_spaces
+    from dmnas.catalog import PROXIES, available_spaces
     from dmnas.nas.tuners import TUNERS
 
     p.description = (

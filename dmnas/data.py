@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from dmnas.atomic import torch_save_atomic
+from dmnas.catalog import IMAGEFOLDER_PREFIX
 from dmnas.errors import DmnasError
 from dmnas.registry import Registry
 
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 PREPARED_FORMAT = 1
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-IMAGEFOLDER_PREFIX = "imagefolder:"
 IMAGEFOLDER_SIZE = 32
 MIN_IMAGE_SIZE = 4  # the smallest side a depth-1 ConvNet with pooling can take
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 
 from dmnas.defaults import EVAL_BATCH
 from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
+from dmnas.recipe import TrainRecipe
 from dmnas.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -38,33 +39,6 @@ SCHEDULES.add(
         opt, T_max=max(1, epochs * per_epoch)
     ),
 )
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """The paper's evaluation protocol: SGD momentum 0.9, wd 5e-4, lr 0.01 decayed x0.1 halfway."""
-
-    epochs: int = 300
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 256
-    strategy: str = "color_crop_cutout_flip_scale_rotate"  # 'none' disables augmentation
-    schedule: str = "step"  # a name in SCHEDULES
-
-    def __post_init__(self) -> None:
-        SCHEDULES.get(self.schedule)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        """One short line for reports: what a reader needs to judge a number trained this way."""
-        aug = "no augmentation" if self.strategy == "none" else "DSA"
-        return (
-            f"{self.epochs} ep, {self.schedule} lr {self.lr:g}, batch {self.batch_size}, "
-            f"wd {self.weight_decay:g}, {aug}"
-        )
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,17 @@ def test_dry_run_checks_inputs_and_prints_the_plan(tmp_path: Path) -> None:
     pytest.importorskip("nni")
     ok = dry_run("--grid-trials", "72", out=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "dry run: inputs OK, nothing run" in ok.stdout and "convnet_grid slice: 72" in ok.stdout
+    assert "dry run: inputs OK, nothing run" in ok.stdout and "worker mode 72 and process mode 24" in ok.stdout
+    assert "DM at IPC 50 for ~240 s" in ok.stdout
     assert not list(tmp_path.glob("gpu_check.*"))  # nothing measured, nothing written
     clone = tmp_path / "not_a_clone"
     clone.mkdir()
-    bad = dry_run("--reference", str(clone), "--iterations", "3", out=tmp_path)
+    bad = dry_run("--reference", str(clone), "--iterations", "3", "--sections", "grid,colour", out=tmp_path)
     assert bad.returncode == 2
     problems = [line for line in bad.stderr.splitlines() if line.startswith("gpu_check: problem:")]
     assert any("not a DatasetCondensation clone (missing main_DM.py" in p for p in problems)
     assert any("--iterations must be >= 10" in p for p in problems)
+    assert any("--sections: unknown colour" in p for p in problems)
 
 
 def test_cifar_standin_has_cifar10s_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

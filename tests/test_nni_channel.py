@@ -53,7 +53,8 @@ class FakeManager:
 
 @pytest.fixture
 def manager() -> Iterator[FakeManager]:
-    m = FakeManager({"parameter_id": 7, "parameter_source": "algorithm", "parameters": {"depth": 2, "width": 8}, "parameter_index": 0})
+    parameter = {"parameter_id": 7, "parameter_source": "algorithm", "parameters": {"depth": 2, "width": 8}}
+    m = FakeManager({**parameter, "parameter_index": 0})
     yield m
     m.server.shutdown()
 
@@ -95,7 +96,8 @@ def test_a_closed_channel_is_an_error_not_empty_parameters() -> None:
 
 
 def test_the_channel_follows_the_environment() -> None:
-    assert isinstance(open_channel({"NNI_TRIAL_COMMAND_CHANNEL": "http://127.0.0.1:1/x", "NNI_TRIAL_JOB_ID": "a"}), HttpTrialChannel)
+    env = {"NNI_TRIAL_COMMAND_CHANNEL": "http://127.0.0.1:1/x", "NNI_TRIAL_JOB_ID": "a"}
+    assert isinstance(open_channel(env), HttpTrialChannel)
     pytest.importorskip("nni")
     # The remote service's file channel, or none at all: nni's own client.
     assert isinstance(open_channel({"NNI_PLATFORM": "remote"}), NniModuleChannel)

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from dmnas.atomic import torch_save_atomic, write_json_atomic
+from dmnas.catalog import default_cache_dir  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,6 @@ MANIFEST = "manifest.json"
 GRID = "grid.png"
 CONFIG = "config.yaml"
 CHECKPOINT = "checkpoint.pt"
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("DMNAS_CACHE") or "condensed_cache").resolve()
 
 
 def cache_key(description: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call
 
 from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
+from dmnas.catalog import DEFAULT_IPC
 from dmnas.data import Dataset
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, build_convnet
@@ -28,10 +29,6 @@ from dmnas.models import ConvNetSpec, build_convnet
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-# Images per class of the proxy set: at the same image passes per candidate, IPC 50 trained 40 epochs
-# ranked both shipped tables better than IPC 10 trained 200 (benchmarks/results/proxy_ablation*.md);
-# a random real subset of IPC 50 ranks about as well, which those files say too.
-DEFAULT_IPC = 50
 INITS = ("real", "noise")
 
 

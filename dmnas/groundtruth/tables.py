@@ -12,19 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dmnas.catalog import DEFAULT_TABLE, TABLES_DIR, table_names  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
 from dmnas.groundtruth.truth import GroundTruth
 from dmnas.train import TrainRecipe
 
-TABLES_DIR = Path(__file__).resolve().parent / "tables"
-DEFAULT_TABLE = "shipped"  # the 48-architecture uniform sample of convnet_bench
 # A full-data search is an unbiased sample only if its tuner chose without looking at scores.
 UNBIASED_TUNERS = ("grid", "random")
-
-
-def table_names() -> list[str]:
-    return sorted(p.name for p in TABLES_DIR.iterdir() if (p / "table.json").is_file()) if TABLES_DIR.is_dir() else []
 
 
 def table_path(name_or_path: str) -> Path:

@@ -12,7 +12,7 @@ import yaml
 
 from dmnas.defaults import FULL_EPOCHS, kind
 from dmnas.errors import DmnasError
-from dmnas.train import TrainRecipe
+from dmnas.recipe import TrainRecipe
 
 # 40 epochs on IPC 50 x 10 classes = 20 000 image passes per candidate, as 200 epochs on IPC 10 were;
 # see DEFAULT_IPC in dmnas/condensation/dm.py for why the images per class changed rather than the passes.

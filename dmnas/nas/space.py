@@ -9,23 +9,11 @@ from typing import Any
 
 import yaml
 
+from dmnas.catalog import SPACES_DIR, available_spaces  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 from dmnas.models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry, parse_arch
 
 
-def _spaces_dir() -> Path:
-    """The checkout's search_spaces/ when running from one; else the copy installed as package data."""
-    checkout = Path(__file__).resolve().parents[2] / "search_spaces"
-    if checkout.is_dir():
-        return checkout
-    import importlib.util
-
-    spec = importlib.util.find_spec("dmnas.spaces")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]) if locations else checkout
-
-
-SPACES_DIR = _spaces_dir()
 FIELDS = ("depth", "width", "act", "norm", "pool")
 # A space may instead list architectures by name (e.g. the shipped ground-truth table's sample).
 ARCH_KEY = "arch"
@@ -79,10 +67,6 @@ def check_fits(space: SearchSpace, image_shape: Shape) -> None:
             f"{len(unfit)} of the {space.size} architectures of {space.name} pool {tuple(image_shape)} images "
             f"below 1x1 (e.g. {unfit[0]}); drop their depth or pooling values from {space.path}"
         )
-
-
-def available_spaces(folder: Path = SPACES_DIR) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
 def resolve_space_path(name_or_path: str, folder: Path = SPACES_DIR) -> Path:

@@ -1,0 +1,52 @@
+"""The light catalog the command line lists from agrees with the registries, and a command's
+``--help`` does not import torch (it answers at once)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dmnas import catalog
+
+
+def test_the_catalog_lists_what_the_registries_hold() -> None:
+    from dmnas.augment import DEFAULT_STRATEGY, parse_strategy
+    from dmnas.condensation.cache import default_cache_dir
+    from dmnas.condensation.dm import DEFAULT_IPC
+    from dmnas.data import RAW_LOADERS, dataset_names
+    from dmnas.groundtruth.tables import table_names
+    from dmnas.nas.proxies import PROXIES
+    from dmnas.nas.space import available_spaces
+    from dmnas.train import SCHEDULES
+
+    assert list(catalog.DATASETS) == RAW_LOADERS.names() and catalog.dataset_names() == dataset_names()
+    assert catalog.PROXIES == PROXIES and list(catalog.SCHEDULES) == SCHEDULES.names()
+    assert catalog.DEFAULT_IPC == DEFAULT_IPC and parse_strategy(DEFAULT_STRATEGY)
+    assert catalog.available_spaces() == available_spaces() and "convnet_tiny" in catalog.available_spaces()
+    assert catalog.table_names() == table_names() and catalog.DEFAULT_TABLE in table_names()
+    assert catalog.default_cache_dir() == default_cache_dir()
+
+
+@pytest.mark.parametrize("command", ["search", "condense", "evaluate", "report", "view", "cache"])
+def test_help_does_not_import_torch(command: str) -> None:
+    code = (
+        "import sys\n"
+        "from dmnas.cli import build_parser\n"
+        f"build_parser([{command!r}]).format_help()\n"
+        f"sub = build_parser([{command!r}])._subparsers._group_actions[0].choices[{command!r}]\n"
+        "text = sub.format_help()\n"
+        "assert len(text) > 200, text\n"
+        "print('torch' in sys.modules, 'nni' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"], f"dmnas {command} --help imports torch/nni"
+
+
+def test_an_unknown_schedule_is_refused_without_torch() -> None:
+    from dmnas.errors import DmnasError
+    from dmnas.recipe import TrainRecipe
+
+    with pytest.raises(DmnasError, match="unknown schedule 'linear'; valid: step, cosine"):
+        TrainRecipe(schedule="linear")
