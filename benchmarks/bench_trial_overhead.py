@@ -171,7 +171,7 @@ def main() -> None:
         "throughput_ratio": rows[1]["archs_per_minute"] / rows[0]["archs_per_minute"],
         "scores_identical": rows[0]["scores"] == rows[1]["scores"],
         "pipeline_wall_s": None,
-        "command": "python benchmarks/" + " ".join(sys.argv),
+        "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} {cores} CPUs, torch {torch.__version__}".replace("  ", " "),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

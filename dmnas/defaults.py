@@ -98,9 +98,10 @@ def for_device(device: str) -> DeviceDefaults:
         full_epochs=FULL_EPOCHS[k],
     )
 
-# Trials sharing one GPU (NNI's max_trial_number_per_gpu). A proxy trial trains a width-8/16 ConvNet
-# on 500 images: a few hundred MB of GPU memory and seconds of GPU work, while about half of its wall
-# time is process start-up (benchmarks/results/trial_overhead.md); with one trial per GPU the GPU
-# idles through every start-up. Four overlap them. Not yet timed on a GPU: benchmarks/gpu_check.sh
-# measures 1 against this default when a GPU is available.
+# Trials sharing one GPU (NNI's max_trial_number_per_gpu; in worker mode, warm workers per GPU). A
+# proxy trial trains a width-8/16 ConvNet on 500 images: a few hundred MB of GPU memory and a second
+# or two of GPU work, too little to fill an H200 and short next to the Python work around each step
+# and NNI's launch of each trial process (benchmarks/results/trial_overhead.md); one trial at a time
+# leaves the GPU idle through all of that. Four overlap it. Not yet timed on a GPU:
+# benchmarks/gpu_check.sh measures 1 against this default when a GPU is available.
 TRIALS_PER_GPU = 4
