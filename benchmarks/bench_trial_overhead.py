@@ -3,7 +3,9 @@
 Runs two real ``dmnas search`` experiments over the same ``--archs`` architectures of the shipped
 table's space (default proxy recipe: the DM set, IPC 50, 40 epochs), one with ``--trial-mode
 process`` and one with ``--trial-mode worker``, at the same ``--concurrency``, on a DM set condensed
-beforehand (so neither pays for it). Then, with ``--pipeline``, the README's pipeline command in a
+beforehand (so neither pays for it); with ``--before COMMIT``, first the same search with the code
+of that commit (checked out with ``git worktree``, run with ``PYTHONPATH`` pointing at it: "today's"
+trials, for the throughput target against them). Then, with ``--pipeline``, the README's pipeline command in a
 fresh project with an empty cache (condensation included), timed from start to end.
 
 Per mode: the experiment's span (first trial RUNNING to last trial done, from NNI's own database),
@@ -36,6 +38,7 @@ from run_dmnas import dmnas, exp_id, project_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MODES = ("process", "worker")
+BEFORE = "process (before)"
 SCORING = ("training", "final_eval")  # what a trial is for; everything else is overhead
 PHASES = (
     "startup_and_imports",
@@ -94,8 +97,9 @@ def mode_summary(mode: str, search_dir: Path, span: float, concurrency: int, cor
 
 
 def run_search(env: dict, space: Path, mode: str, concurrency: int, port: int) -> Path:
+    extra = [] if mode == BEFORE else ["--trial-mode", mode]  # the code before knows no trial modes
     out, _ = dmnas(
-        env, "search", "--space", str(space), "--concurrency", str(concurrency), "--trial-mode", mode,
+        env, "search", "--space", str(space), "--concurrency", str(concurrency), *extra,
         "--port", str(port), "--table", "none", "-q",
     )
     return Path(env["DMNAS_WORKDIR"]) / "searches" / exp_id(out)
@@ -110,7 +114,7 @@ def markdown(result: dict) -> str:
         f"- machine: {result['machine']}",
         f"- date: {result['date']}",
         f"- {rows[0]['trials']} architectures of convnet_bench48, proxy dm (IPC 50, 40 epochs), concurrency "
-        f"{rows[0]['concurrency']}, one run of each mode back to back on the same cached DM set",
+        f"{rows[0]['concurrency']}, one run of each back to back on the same cached DM set",
         "",
         "| | " + " | ".join(r["mode"] for r in rows) + " |",
         "|---|" + "---|" * len(rows),
@@ -134,6 +138,13 @@ def markdown(result: dict) -> str:
         f"Throughput, worker / process: **{result['throughput_ratio']:.2f}x**. Scores identical in both modes: "
         f"**{result['scores_identical']}**.",
     ]
+    if result.get("before"):
+        lines += [
+            "",
+            f"`process (before)` is the code of commit {result['before']} (one process per trial, glibc's allocator "
+            f"as it comes): worker mode against it **{result['throughput_ratio_vs_before']:.2f}x** the architectures "
+            f"per minute; scores identical to it: **{result['scores_identical_to_before']}**.",
+        ]
     if result.get("pipeline_wall_s") is not None:
         lines += [
             "",
@@ -149,6 +160,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--pipeline", action="store_true", help="also time the README pipeline from an empty cache")
     ap.add_argument("--port", type=int, default=8096)
+    ap.add_argument("--before", default=None, metavar="COMMIT", help="also run this commit's code (process trials)")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="DM cache holding the default set (else condensed now)")
     args = ap.parse_args()
 
     import torch
@@ -158,18 +171,32 @@ def main() -> None:
     names = yaml.safe_load((ROOT / "search_spaces" / "convnet_bench48.yaml").read_text())["arch"]["_value"]
     space = tmp / "overhead_space.yaml"
     space.write_text(yaml.safe_dump({"arch": {"_type": "choice", "_value": names[: args.archs]}}))
-    env = project_env(tmp / "modes")
-    dmnas(env, "condense", "-q")  # the default DM set, cached: neither mode pays for it
+    env = project_env(tmp / "modes", args.cache_dir)
+    dmnas(env, "condense", "-q")  # the default DM set, cached: no mode pays for it
     cores = os.cpu_count() or 1
     rows = []
-    for i, mode in enumerate(MODES):
-        folder = run_search(env, space, mode, args.concurrency, args.port + 10 * i)
+    modes: list[tuple[str, dict]] = [(m, env) for m in MODES]
+    if args.before:
+        import subprocess
+
+        old = tmp / "before"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.before], check=True,
+                       capture_output=True)
+        modes.insert(0, (BEFORE, dict(env, PYTHONPATH=str(old))))
+    for i, (mode, mode_env) in enumerate(modes):
+        folder = run_search(mode_env, space, mode, args.concurrency, args.port + 10 * i)
         span = nni_span(Path(env["DMNAS_WORKDIR"]) / "nni" / folder.name / "db" / "nni.sqlite")
         rows.append(mode_summary(mode, folder, span, args.concurrency, cores))
+    if args.before:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+    by = {r["mode"]: r for r in rows}
     result = {
         "modes": rows,
-        "throughput_ratio": rows[1]["archs_per_minute"] / rows[0]["archs_per_minute"],
-        "scores_identical": rows[0]["scores"] == rows[1]["scores"],
+        "before": args.before,
+        "throughput_ratio": by["worker"]["archs_per_minute"] / by["process"]["archs_per_minute"],
+        "throughput_ratio_vs_before": by["worker"]["archs_per_minute"] / by[BEFORE]["archs_per_minute"] if args.before else None,
+        "scores_identical": by["worker"]["scores"] == by["process"]["scores"],
+        "scores_identical_to_before": by["worker"]["scores"] == by[BEFORE]["scores"] if args.before else None,
         "pipeline_wall_s": None,
         "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} {cores} CPUs, torch {torch.__version__}".replace("  ", " "),

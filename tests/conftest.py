@@ -58,6 +58,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _test_workers(marker: str) -> list[str]:
+    """Warm workers (dmnas.nas.worker processes) whose command line names ``marker``."""
+    out = subprocess.run(["pgrep", "-af", "dmnas.nas.worker --context"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if marker in line]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No warm worker may outlive the test that started it: any left once the suite ends fails the run
+    (after a grace period in which an orphaned worker notices its owner is gone)."""
+    import time
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = str(factory.getbasetemp()) if factory is not None else "/tmp/pytest-of-"
+    deadline = time.monotonic() + 5
+    left = _test_workers(base)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = _test_workers(base)
+    if left:
+        for line in left:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        print(f"\nworkers left behind by the tests (now killed): {left}", file=sys.stderr)
+        session.exitstatus = 1
+
+
 @pytest.fixture
 def tiny_data() -> Dataset:
     return make_dataset()

@@ -369,7 +369,9 @@ def test_ctrl_c_stops_the_experiment_and_its_processes(
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     time.sleep(2)
-    # The NNI manager and the trials name this test's own work folder on their command lines.
+    # It ran in worker mode (the default): a warm worker was started, and it must be gone too.
+    assert list((work / "searches").glob("*/workers/cpu-0.log")), "no warm worker was started"
+    # The NNI manager, the trials and the workers name this test's own work folder on their command lines.
     left = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True).stdout.split()
     assert left == [], f"processes left behind: {left}"
     with pytest.raises(OSError):

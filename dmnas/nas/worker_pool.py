@@ -177,6 +177,7 @@ def start_worker(slot: Slot, context: Path, owner_pid: int, idle_timeout: float 
     ]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
     logf.close()
+    slot.pidfile.write_text(str(proc.pid))  # at once: a search stopped while it starts still finds it
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
