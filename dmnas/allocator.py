@@ -2,9 +2,9 @@
 
 A training step on the CPU allocates and frees activations of a few MB each; glibc serves blocks
 that large with fresh ``mmap`` calls and returns them on free, so every step pays page faults and
-zeroing again (ReLU's backward and ``fill_`` dominated a profiled step:
-``benchmarks/results/train_step_profile.md``). Raising the mmap and trim thresholds keeps those
-blocks in the heap for reuse. Changes no result, only where memory comes from.
+zeroing again. Raising the mmap and trim thresholds keeps those blocks in the heap for reuse.
+Changes no result (bitwise), only where memory comes from; what it saves per step is measured in
+``benchmarks/results/train_step_profile.md``.
 """
 
 from __future__ import annotations
