@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_trial_fails_that_trial_only(nni_env: dict[str, str]
     proc = dmnas(nni_env, "search", *ARGS[:-2], "--concurrency", "1", "--epochs", "60", "--port", "18920")
     killer.join(timeout=10)
     assert killed and proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 succeeded, 1 failed" in proc.stdout, proc.stdout
+    assert "3 succeeded, 1 failed" in proc.stdout + proc.stderr, proc.stderr[-3000:]
     sid = search_id(proc.stdout)
     results = json.loads((Path(work) / "searches" / sid / "results.json").read_text())
     (failed,) = [t for t in results["trials"] if t["record"] is None]
