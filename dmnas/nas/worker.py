@@ -63,7 +63,6 @@ def serve_one(conn: socket.socket, ctx: Any, prepared: Any, served: int, started
     timings = dict(request.get("timings") or {})
     timings["worker_trial_index"] = served  # 0: this worker's first trial
     if served == 0:
-        timings["worker_start"] = timings.get("worker_start", 0.0)
         timings["worker_imports_and_data"] = started_s
     t0 = time.perf_counter()
     try:
