@@ -19,7 +19,8 @@ CPU_ITERATIONS = 50
 # Real images per forward in DM: one batch for all classes on CUDA; on a CPU, cache-sized chunks
 # (benchmarks/results/real_chunk.md: the first conv of 256 images spills the L3 cache).
 CPU_REAL_CHUNK = 16
-# torch.compile of the DM embedding: its 10-30 s compile pays for itself from about this many CPU iterations.
+# torch.compile of the DM embedding on a CPU: at IPC 50 it pays for itself from about 20 iterations with
+# an empty inductor cache and at once with a warm one (benchmarks/results/compile_break_even.md); 50 keeps a margin.
 COMPILE_MIN_ITERATIONS = 50
 # Epochs of the DM paper's evaluation protocol (1000) and what a CPU affords (300).
 EVAL_EPOCHS = {"cuda": 1000, "cpu": 300}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -46,6 +47,9 @@ def test_condense_then_cache_hit_then_evaluate(fmnist_env: dict[str, str]) -> No
     entry = entry_dir(first.stdout)
     assert (entry / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (entry / "config.yaml").is_file()
+    manifest = json.loads((entry / "manifest.json").read_text())
+    iterations = int(TINY[TINY.index("--iterations") + 1])
+    assert len(manifest["iteration_seconds"]) == iterations and min(manifest["iteration_seconds"]) > 0
 
     t = time.perf_counter()
     second = dmnas(fmnist_env, "condense", *TINY)

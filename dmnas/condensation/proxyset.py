@@ -261,6 +261,8 @@ def get_or_condense(
         "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4)
         if state.iteration_seconds
         else None,
+        # Every iteration's wall time: the first ones show the one-off compile and warm-up.
+        "iteration_seconds": [round(t, 4) for t in state.iteration_seconds],
         "resumed_from_iteration": resume.iteration if resume else 0,
         "loss_history": state.losses,
         "movement": movement(data, cfg, state.images).to_dict(),
