@@ -184,7 +184,12 @@ def movement_note(moved: dict[str, Any] | None) -> str:
     rel = 100 * float(moved["median_relative_l2"])
     text = f"images moved {sd:.3f} pixel sd on average from their initialisation (median relative change {rel:.1f} %)"
     if sd < BARELY_MOVED_SD:
-        text += ": within a few per cent of the real images it started from, close to a random real subset"
+        # The pooled tables say such a set ranks the top no better than a random subset and below
+        # early stopping (benchmarks/results/proxy_ablation_pooled_extended.md): the note says so.
+        text += (
+            ": within a few per cent of the real images it started from, close to a random real subset"
+            " (on the shipped tables it ranks the top no better than --proxy random, below --proxy early)"
+        )
     return text
 
 
