@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from full_training import ROOT, machine  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
 RUNS = (("eager", "off"), ("compiled, cold inductor cache", "on"), ("compiled, warm inductor cache", "on"))  # in this order
 
 
@@ -104,7 +104,7 @@ def main() -> None:
         "iterations": args.iterations,
         "runs": runs,
         "command": "python benchmarks/bench_compile_break_even.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}",
+        "machine": f"{machine()}, torch {torch.__version__}",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (RESULTS / f"{args.out}.json").write_text(json.dumps(res, indent=2) + "\n")
