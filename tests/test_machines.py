@@ -296,3 +296,25 @@ def test_every_unreachable_machine_is_its_own_error_line(
     assert main(["search", "--space", "convnet_tiny"]) == 2
     printed = capsys.readouterr().err.strip().splitlines()
     assert printed == [f"dmnas: error: {ln}" for ln in lines]
+
+
+def test_remote_machines_get_their_trials_per_gpu(tmp_path: Path, key: Path) -> None:
+    """--trials-per-gpu reaches NNI's remote machines (it used to stop at the local service)."""
+    pytest.importorskip("nni")
+    from dmnas.nas.gpu_share import share_machines
+    from dmnas.nas.machines import nni_machine_list
+
+    ml = load_machines(
+        write(
+            tmp_path,
+            f"machines:\n  - {{host: a.example, user: u, ssh_key_file: {key}, python: /v/bin/python, gpus: [0]}}\n"
+            f"  - {{host: b.example, user: u, ssh_key_file: {key}, python: /v/bin/python, gpus: [0, 1]}}\n",
+        )
+    )
+    per_gpu, concurrency = share_machines(4, [len(m.gpus) for m in ml.machines], 16)
+    configs = nni_machine_list(ml, per_gpu)
+    assert [c.max_trial_number_per_gpu for c in configs] == [4, 4] and concurrency == 12
+    per_gpu, concurrency = share_machines(1, [len(m.gpus) for m in ml.machines], 16)
+    configs = nni_machine_list(ml, per_gpu)
+    assert [c.max_trial_number_per_gpu for c in configs] == [2, 1] and concurrency == 3
+    assert [c.gpu_indices for c in configs] == [[0], [0, 1]]

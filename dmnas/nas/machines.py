@@ -153,10 +153,12 @@ def manager_ip(machines: MachineList) -> str:
             raise DmnasError(f"machine {first.label}: no route to it ({err.strerror})") from None
 
 
-def nni_machine_list(machines: MachineList) -> list[Any]:
-    """NNI's ``RemoteMachineConfig`` list (NNI's ``python_path`` is the interpreter's folder)."""
+def nni_machine_list(machines: MachineList, per_gpu: list[int] | None = None) -> list[Any]:
+    """NNI's ``RemoteMachineConfig`` list (NNI's ``python_path`` is the interpreter's folder);
+    ``per_gpu``: each machine's ``max_trial_number_per_gpu`` (GPU machines)."""
     from nni.experiment.config import RemoteMachineConfig
 
+    shares = per_gpu or [1] * len(machines.machines)
     return [
         RemoteMachineConfig(
             host=m.host,
@@ -166,8 +168,9 @@ def nni_machine_list(machines: MachineList) -> list[Any]:
             python_path=str(Path(m.python).parent),
             gpu_indices=list(m.gpus) or None,
             use_active_gpu=bool(m.gpus),
+            max_trial_number_per_gpu=share,
         )
-        for m in machines.machines
+        for m, share in zip(machines.machines, shares, strict=True)
     ]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dmnas.errors import DmnasError
+from dmnas.nas.gpu_share import nni_gpu_count, share_machines, share_one_machine
 from dmnas.nas.manager import check_owner, claim_port, manager_env, manager_host, stop_own_manager
 from dmnas.nas.tuners import TUNERS, capped_trials
 from dmnas.nas.params import BUDGET_KEY, spec_from_params
@@ -283,16 +284,26 @@ def run_experiment(
         from dmnas.nas.machines import manager_ip, nni_machine_list
 
         c.nni_manager_ip = manager_ip(settings.machines)  # workers connect back to it
-        c.training_service.machine_list = nni_machine_list(settings.machines)
         c.training_service.reuse_mode = False  # True falls back to NNI's older service
         c.trial_gpu_number = 1 if settings.machines.use_gpu else 0
+        per_gpu = None
+        if settings.machines.use_gpu:
+            per_gpu, c.trial_concurrency = share_machines(
+                settings.trials_per_gpu, [len(m.gpus) for m in settings.machines.machines], settings.concurrency
+            )
+        c.training_service.machine_list = nni_machine_list(settings.machines, per_gpu)
     else:
         c.training_service.use_active_gpu = False
         if settings.use_gpu:  # NNI's manager dies if asked for GPUs on a machine without drivers
             c.trial_gpu_number = 1
             c.training_service.use_active_gpu = True
             # Several small trials share one GPU (NNI accepts it only with trial_gpu_number set).
-            c.training_service.max_trial_number_per_gpu = settings.trials_per_gpu
+            share = share_one_machine(settings.trials_per_gpu, nni_gpu_count(), settings.concurrency)
+            c.training_service.max_trial_number_per_gpu = share.per_gpu
+            c.trial_concurrency = share.concurrency
+            if share.halved:
+                log.info("one trial on the only GPU: asked of NNI as half a GPU at concurrency 1 (NNI 3.0 "
+                         "refuses a whole GPU on a one-GPU machine)")  # fmt: skip
     host = manager_host(settings.ui_host, settings.machines is not None)
     try:
         with manager_env(host):
