@@ -94,6 +94,9 @@ class Setting:
     # records of the rows that ran before them keep their key.
     lr_img: float = 1.0
     batch_real: int = 256
+    # A set condensed elsewhere (e.g. the GPU check's $OUT/gpu_set/<key>), imported into the cache
+    # under its own key: scored as it is, never condensed here.
+    entry: str = ""
 
     @property
     def image_passes(self) -> int:
@@ -156,7 +159,7 @@ SETTINGS = (
 RANDOM_AT = {10: "random ipc10 200ep", 50: "random ipc50 40ep"}
 
 
-LATER_FIELDS = {"lr_img": 1.0, "batch_real": 256}
+LATER_FIELDS = {"lr_img": 1.0, "batch_real": 256, "entry": ""}
 
 
 def slug(setting: Setting) -> str:
@@ -172,6 +175,8 @@ def condense_setting(setting: Setting, data: Any, cache: Cache, threads: int = 2
     """The DM set of a setting: its cache key (condensed now, with ``threads`` cores, when missing)."""
     if setting.proxy != "dm":
         return None
+    if setting.entry:
+        return setting.entry
     import torch
 
     from dmnas.condensation.proxyset import get_or_condense
@@ -332,6 +337,29 @@ def table_truth(tables: list[Path]) -> tuple[GroundTruth, list[str]]:
     return truth, [a for a in archs if a in truth.per_seed]
 
 
+def import_set(folder: Path, cache: Cache) -> Setting:
+    """A cache entry condensed elsewhere (its folder holds ``manifest.json``), copied into ``cache``
+    under its key, as a setting named after where and how it was condensed. Its training recipe is
+    the one of its IPC's random row, so the paired comparison is at equal image passes."""
+    import shutil
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest["dataset"]["fingerprint"] != load_dataset(DATA).fingerprint:
+        raise SystemExit(f"{folder}: condensed from another copy of {DATA.name} (fingerprint differs)")
+    key, cond = manifest["key"], manifest["config"]["condense"]
+    if not cache.exists(key):
+        shutil.copytree(folder, cache.root / key)
+    device = manifest["config"]["run"].get("device", "?")
+    ipc, iterations = int(cond["ipc"]), int(cond["iterations"])
+    partner = next((s for s in SETTINGS if s.name == RANDOM_AT.get(ipc)), None)
+    epochs = partner.epochs if partner else 200
+    return Setting(
+        f"dm ipc{ipc} {epochs}ep it{iterations} ({device.split(':')[0]} set {key[:8]})", "dm", ipc=ipc,
+        epochs=epochs, iterations=iterations, lr_img=float(cond["lr_img"]),
+        batch_real=int(cond["batch_real"]), entry=key,
+    )  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "ablation")
@@ -343,6 +371,10 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2, help="single-threaded scoring processes")
     ap.add_argument("--condense-threads", type=int, default=2, help="threads of a missing DM condensation")
     ap.add_argument("--only", nargs="*", default=None, help="names of settings to run (default: all)")
+    ap.add_argument(
+        "--import-set", type=Path, nargs="*", default=[],
+        help="cache entry folders condensed elsewhere (e.g. the GPU check's gpu_set/<key>) to score as rows",
+    )  # fmt: skip
     ap.add_argument("--report-only", action="store_true", help="score the records present; train nothing")
     ap.add_argument("--out", default="proxy_ablation", help="results file name under benchmarks/results/")
     args = ap.parse_args()
@@ -350,7 +382,8 @@ def main() -> None:
 
     truth, archs = table_truth(args.table)
     cache = Cache((args.cache_dir or args.work / "cache").resolve())
-    chosen = [s for s in SETTINGS if args.only is None or s.name in args.only]
+    imported = [import_set(f, cache) for f in args.import_set]
+    chosen = [s for s in SETTINGS if args.only is None or s.name in args.only] + imported
     unknown = set(args.only or ()) - {s.name for s in SETTINGS}
     if unknown:
         raise SystemExit(f"unknown setting(s) {sorted(unknown)}; valid: {[s.name for s in SETTINGS]}")
@@ -367,7 +400,7 @@ def set_manifest(setting: Setting, cache: Cache) -> dict[str, Any] | None:
         return None
     from dmnas.condensation.proxyset import entry_key
 
-    key = entry_key(DATA, setting.condense_config(), load_dataset(DATA).fingerprint)
+    key = setting.entry or entry_key(DATA, setting.condense_config(), load_dataset(DATA).fingerprint)
     if not cache.exists(key):
         return None
     return json.loads((cache.root / key / "manifest.json").read_text())
