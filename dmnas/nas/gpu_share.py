@@ -42,7 +42,9 @@ def share_machines(trials_per_gpu: int, gpus_per_machine: list[int], concurrency
 
 def nni_gpu_count() -> int:
     """The GPUs NNI's scheduler will see on this machine: counted by NNI's own collector (pynvml)."""
-    from nni.tools.nni_manager_scripts.collect_gpu_info import collect
-
+    try:
+        from nni.tools.nni_manager_scripts.collect_gpu_info import collect
+    except ImportError:  # no pynvml: NNI's scheduler could not count either; nothing to work around
+        return 0
     info = collect(False)
     return int(info.gpu_number) if info is not None else 0
