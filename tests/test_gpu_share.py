@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dmnas.nas.gpu_share import share_machines, share_one_machine
+from dmnas.nas.gpu_share import GpuShare, share_machines, share_one_machine
 
 # What NNI's collector (nni/tools/nni_manager_scripts/collect_gpu_info.py) calls, for FAKE_GPUS idle GPUs.
 FAKE_PYNVML = '''
@@ -56,7 +56,7 @@ def test_one_trial_on_the_only_gpu_is_asked_as_half_a_gpu() -> None:
     halved = share_one_machine(1, 1, 4)
     assert (halved.per_gpu, halved.concurrency, halved.halved) == (2, 1, True)
     assert share_one_machine(1, 2, 4).per_gpu == 1  # two GPUs: a whole one passes NNI's check
-    assert share_one_machine(4, 1, 8) == share_one_machine(4, 1, 8).__class__(4, 8, False)
+    assert share_one_machine(4, 1, 8) == GpuShare(4, 8, False)  # shares: NNI's check passes as it is
     shares, concurrency = share_machines(1, [1, 2], 8)
     assert shares == [2, 1] and concurrency == 3  # capped at the listed GPUs' capacity
     assert share_machines(4, [1], 2) == ([4], 2)
