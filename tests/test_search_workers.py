@@ -56,18 +56,22 @@ def test_a_worker_killed_mid_trial_fails_that_trial_only(nni_env: dict[str, str]
     killed: list[int] = []
 
     def kill_a_worker() -> None:
+        # Mid-trial for sure: a waiting trial hands over its parameters the moment the worker is
+        # ready, and a trial of 2000 epochs then trains for about 9 s here (a fixed delay after the
+        # process appeared once landed between two short trials on an idle machine).
         deadline = time.time() + 300
         while not killed and time.time() < deadline:
+            ready = any("ready in" in log.read_text() for log in Path(work).glob("searches/*/workers/*.log"))
             pids = workers_left(work)
-            if pids:
-                time.sleep(4)  # it has started training its first trial
+            if ready and pids:
+                time.sleep(1.5)
                 os.kill(int(pids[0]), signal.SIGKILL)
                 killed.append(int(pids[0]))
             time.sleep(0.2)
 
     killer = threading.Thread(target=kill_a_worker, daemon=True)
     killer.start()
-    proc = dmnas(nni_env, "search", *ARGS[:-2], "--concurrency", "1", "--epochs", "60", "--port", "18920")
+    proc = dmnas(nni_env, "search", *ARGS[:-2], "--concurrency", "1", "--epochs", "2000", "--port", "18920")
     killer.join(timeout=10)
     assert killed and proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 succeeded, 1 failed" in proc.stdout + proc.stderr, proc.stderr[-3000:]
