@@ -32,3 +32,24 @@ def write_json_atomic(path: Path, obj: Any) -> Path:
 
 def torch_save_atomic(path: Path, obj: Any) -> Path:
     return write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise DmnasError (one line) unless files can be created in ``folder``: a read-only or foreign
+    workdir or cache is refused before minutes of work, not after. Creates nothing: a folder that
+    does not exist yet is judged by the nearest folder above it that does."""
+    import tempfile
+
+    from dmnas.errors import DmnasError
+
+    folder = Path(folder).absolute()
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise DmnasError(f"{what} {folder}: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise DmnasError(f"{what} {folder} is not writable ({err.strerror or err})") from None

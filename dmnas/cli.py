@@ -263,6 +263,15 @@ def configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
+# What the last line of an interrupted command says (a search prints its `--resume ID` line above).
+RESUME_HINT = {
+    "condense": "progress was checkpointed, rerun the same command to resume",
+    "evaluate": "its proxy set was checkpointed, rerun the same command to resume",
+    "search": "continue with the `dmnas search --resume ID` printed above (a condensation still running "
+    "resumes when the same command is rerun)",
+}
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -282,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"dmnas: error: {line}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("dmnas: interrupted; progress was checkpointed, rerun the same command to resume", file=sys.stderr)
+        print(f"dmnas: interrupted; {RESUME_HINT.get(args.command, 'nothing was lost')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -22,6 +22,7 @@ import torch
 from dmnas.atomic import torch_save_atomic
 from dmnas.catalog import IMAGEFOLDER_PREFIX
 from dmnas.errors import DmnasError
+from dmnas.fieldcheck import check_field_types
 from dmnas.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class DataConfig:
     image_size: int | None = None  # imagefolder datasets only (default 32); the others have a fixed size
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not 0.0 < self.val_fraction < 1.0:
             raise DmnasError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         if self.name.startswith(IMAGEFOLDER_PREFIX):

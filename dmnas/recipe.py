@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from dmnas.catalog import SCHEDULES
 from dmnas.errors import DmnasError
+from dmnas.fieldcheck import check_field_types
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TrainRecipe:
     schedule: str = "step"  # a name in SCHEDULES
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.schedule not in SCHEDULES:
             raise DmnasError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
 

@@ -199,6 +199,10 @@ class Cache:
             raise DmnasError(f"no cache entry {key!r} in {self.root}; `dmnas cache list` shows the entries")
         if entry.exists() and not (entry / MANIFEST).is_file() and not (entry / IMAGES).is_file():
             raise DmnasError(f"{entry} has no {MANIFEST} or {IMAGES}: not a cache entry, left alone")
+        listed = list(partial.iterdir()) if partial.is_dir() else []
+        foreign = [p for p in listed if p.name != CHECKPOINT and not p.name.endswith(".tmp")]
+        if partial.exists() and (partial.is_symlink() or foreign):
+            raise DmnasError(f"{partial} holds more than a condensation checkpoint: not dmnas's, left alone")
         for p in targets:
             shutil.rmtree(p)
 

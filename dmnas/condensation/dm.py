@@ -24,6 +24,7 @@ from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
 from dmnas.catalog import DEFAULT_IPC
 from dmnas.data import Dataset
 from dmnas.errors import DmnasError
+from dmnas.fieldcheck import check_field_types
 from dmnas.models import ConvNetSpec, build_convnet
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class CondenseConfig:
     embed_pool: tuple[ConvNetSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.ipc < 1:
             raise DmnasError(f"--ipc must be a positive integer, got {self.ipc}")
         if self.iterations < 0:
@@ -100,6 +102,7 @@ class RunOptions:
     compile: bool = False  # torch.compile the embedding (fuses norm/act/pool); pays off over many iterations
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.checkpoint_every < 1:
             raise DmnasError(f"--checkpoint-every must be a positive number of iterations, got {self.checkpoint_every}")
         if self.real_chunk < 0:

@@ -27,7 +27,7 @@ def table_path(name_or_path: str) -> Path:
     if name_or_path in table_names():
         return TABLES_DIR / name_or_path
     path = Path(name_or_path)
-    if not path.is_dir():
+    if not (path / "table.json").is_file():
         raise DmnasError(
             f"ground-truth table {name_or_path!r} is neither a shipped table ({', '.join(table_names()) or 'none'}) "
             "nor a folder with table.json"

@@ -12,6 +12,7 @@ import yaml
 
 from dmnas.defaults import FULL_EPOCHS, kind
 from dmnas.errors import DmnasError
+from dmnas.fieldcheck import check_field_types
 from dmnas.recipe import TrainRecipe
 
 # 40 epochs on IPC 50 x 10 classes = 20 000 image passes per candidate, as 200 epochs on IPC 10 were;
@@ -95,6 +96,13 @@ def recipes(
     return proxy, full
 
 
+def duration_seconds(text: str) -> float:
+    """NNI's duration syntax in seconds (``30m`` -> 1800.0); the text must have passed check_duration."""
+    m = DURATION.match(str(text))
+    assert m is not None, text
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
 def check_duration(text: str | None) -> None:
     if text is not None:
         m = DURATION.match(str(text))
@@ -133,6 +141,7 @@ class SearchConfig:
     trial_mode: str = "worker"  # "worker": warm workers score the trials; "process": one process per trial
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         self.check()  # in the config itself: the CLI and the Python API are refused alike
 
     def check(self) -> None:

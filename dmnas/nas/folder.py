@@ -37,6 +37,34 @@ def resume_nni_id(search_id: str, k: int) -> str:
     return f"{search_id}_r{k}"
 
 
+RUN_LOCK = ".running.lock"  # held (flock) by the process running or resuming the search
+
+
+def lock_search(folder: Path) -> Any:
+    """Hold the search's run lock for as long as the returned handle stays open (the kernel frees it
+    when the process ends, even by SIGKILL). A search that another live process holds is refused:
+    two runs of one search would fight over its workers and overwrite each other's results."""
+    import fcntl
+    import os
+
+    path = folder / RUN_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    handle = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise DmnasError(
+            f"search {folder.name} is still running (pid {owner}); wait for it to finish, or stop it first"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def known_searches(workdir: Path) -> list[str]:
     folder = workdir / "searches"
     return sorted(p.name for p in folder.glob("*") if (p / "search.json").exists()) if folder.is_dir() else []

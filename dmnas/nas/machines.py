@@ -118,8 +118,12 @@ def load_machines(path: Path) -> MachineList:
         raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise DmnasError(f"--machines {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as err:
-        raise DmnasError(f"cannot read --machines {path}: {err}") from None
+    except OSError as err:
+        raise DmnasError(f"cannot read --machines {path}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:  # PyYAML's message spans several lines: keep where and what
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise DmnasError(f"--machines {path} is not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(raw, dict) or not raw.get("machines"):
         raise DmnasError(f"{path}: expected a 'machines:' list (see the README's 'Across machines')")
     unknown = set(raw) - TOP_KEYS
@@ -182,7 +186,8 @@ def trial_command(machines: MachineList, context: str = "context.json") -> str:
     return (
         f'for py in {pythons}; do if [ -x "$py" ] && "$py" -c "import dmnas" 2>/dev/null; then '
         f'exec "$py" -m dmnas.nas.trial --context {shlex.quote(context)}; fi; done; '
-        f'echo "dmnas: no Python with dmnas on $(hostname) among: {pythons}" >&2; exit 1'
+        # the list stays outside the double quotes: a quoted path with `$(...)` is never expanded
+        f'echo "dmnas: no Python with dmnas on $(hostname) among:" {pythons} >&2; exit 1'
     )
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def port_is_free(port: int, host: str = "") -> bool:
-    """Nothing listens on ``port`` on any interface (NNI's manager would bind them all)."""
+    """Nothing listens on ``port`` on any interface (NNI's manager would bind them all). With
+    SO_REUSEADDR, as NNI's own server binds: the TIME-WAIT sockets an earlier search left on the
+    port do not count as busy."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -30,51 +34,81 @@ def port_is_free(port: int, host: str = "") -> bool:
 
 
 def lock_dir() -> Path:
-    """Per-machine folder of port claims (every user's dmnas looks in the same one)."""
-    folder = Path(tempfile.gettempdir()) / "dmnas-ports"
-    folder.mkdir(mode=0o1777, exist_ok=True)
-    try:
-        folder.chmod(0o1777)  # sticky and shared, like /tmp: anyone may claim, none may steal
-    except OSError:
-        pass
+    """This user's private folder of port claims: ``$XDG_RUNTIME_DIR/dmnas-ports`` or
+    ``<tmp>/dmnas-ports-<uid>``, mode 0700. A folder another user could have made (a symlink, not
+    ours, open to others) is refused rather than used: lock files in it could point anywhere."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime and Path(runtime).is_dir() else Path(tempfile.gettempdir())
+    folder = base / ("dmnas-ports" if runtime and base == Path(runtime) else f"dmnas-ports-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise DmnasError(
+            f"port lock folder {folder} is not a private folder of this user (a symlink, another owner, "
+            "or open to others); remove it or set XDG_RUNTIME_DIR to a private folder"
+        )
     return folder
 
 
 @dataclass
 class PortClaim:
-    """A port this process holds (an exclusive lock on ``<tmp>/dmnas-ports/<port>.lock``) until it
-    ends or :meth:`release`: two dmnas searches never pick the same port, even started together."""
+    """A port this process holds (an exclusive lock on ``<lock_dir>/<port>.lock``) until it ends or
+    :meth:`release`: two dmnas searches never pick the same port, even started together."""
 
     port: int
     handle: Any = None
+    path: Path | None = None
 
     def url(self, host: str = "127.0.0.1") -> str:
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}"
 
     def release(self) -> None:
         if self.handle is not None:
+            if self.path is not None:  # removed while still locked: no lock files pile up
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
             self.handle.close()
             self.handle = None
 
 
-def try_claim(port: int) -> PortClaim | None:
+def open_lock(path: Path) -> Any | None:
+    """``path`` locked exclusively (None: someone holds it). Never follows a symlink, never changes
+    a mode; a lock file removed by its holder between our open and our lock is tried again."""
     import fcntl
 
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        handle = os.fdopen(fd, "r+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # we locked a file its holder had just removed
+    return None
+
+
+def try_claim(port: int) -> PortClaim | None:
     path = lock_dir() / f"{port}.lock"
-    handle = open(path, "a+")  # kept open: the lock lives as long as the handle
     try:
-        os.chmod(path, 0o666)
-    except OSError:
-        pass
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
+        handle = open_lock(path)
+    except OSError as err:  # e.g. ELOOP: a symlink planted at the lock's name
+        log.warning("port %d: lock file %s not usable (%s); trying the next port", port, path, err.strerror)
         return None
+    if handle is None:
+        return None
+    claim = PortClaim(port, handle, path)
     if not port_is_free(port):  # claimed by us, but something else (not dmnas) listens there
-        handle.close()
+        claim.release()
         return None
-    return PortClaim(port, handle)
+    return claim
 
 
 def claim_port(port: int, tries: int = 50) -> PortClaim:
@@ -95,7 +129,8 @@ def choose_port(port: int, tries: int = 50) -> int:
     return claim.port
 
 
-BIND_PRELOAD = Path(__file__).resolve().parent / "nni_patch" / "bind_host.js"
+MANAGER_PRELOAD = Path(__file__).resolve().parent / "nni_patch" / "manager_preload.js"
+MANAGER_ENV_KEYS = ("NODE_OPTIONS", "DMNAS_BIND_HOST", "DMNAS_OWNER_PID")
 
 
 def manager_host(ui_host: str, remote: bool) -> str:
@@ -107,17 +142,35 @@ def manager_host(ui_host: str, remote: bool) -> str:
     return ui_host or "0.0.0.0"
 
 
+def node_require(path: Path) -> str:
+    """``--require PATH`` for NODE_OPTIONS, which splits on spaces unless a value is double-quoted
+    (backslash escapes inside): a package installed under "my project/" still loads."""
+    quoted = str(path).replace("\\", "\\\\").replace('"', '\\"')
+    return f'--require "{quoted}"'
+
+
+def manager_environ(host: str, owner_pid: int, base: dict[str, str | None]) -> dict[str, str | None]:
+    """The variables NNI's manager is started with (None: unset): dmnas's preload, the address to
+    bind (none for every interface) and the process whose death stops the manager."""
+    return {
+        "NODE_OPTIONS": f"{base.get('NODE_OPTIONS') or ''} {node_require(MANAGER_PRELOAD)}".strip(),
+        "DMNAS_BIND_HOST": None if host == "0.0.0.0" else host,
+        "DMNAS_OWNER_PID": str(owner_pid),
+    }
+
+
 @contextlib.contextmanager
-def manager_env(host: str) -> Iterator[None]:
-    """NNI 3.0's REST server binds every interface; its manager (a Node.js process started by
-    ``Experiment.start`` with this process's environment) preloads dmnas's one-function patch,
-    which makes a port-only listen() use ``host``. The environment is restored right after."""
-    if host == "0.0.0.0":
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in ("NODE_OPTIONS", "DMNAS_BIND_HOST")}
-    os.environ["NODE_OPTIONS"] = f"{saved['NODE_OPTIONS'] or ''} --require {BIND_PRELOAD}".strip()
-    os.environ["DMNAS_BIND_HOST"] = host
+def manager_env(host: str, owner_pid: int | None = None) -> Iterator[None]:
+    """NNI's manager is a Node.js process started by ``Experiment.start`` with this process's
+    environment; it preloads dmnas's patch (``nni_patch/manager_preload.js``: bind ``host``, quote the
+    tuner's command, stop when ``owner_pid`` -- this process by default -- is gone). The
+    environment is restored right after."""
+    saved = {k: os.environ.get(k) for k in MANAGER_ENV_KEYS}
+    for key, value in manager_environ(host, owner_pid or os.getpid(), saved).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dmnas.errors import DmnasError
+from dmnas.nas.config import duration_seconds
 from dmnas.nas.gpu_share import nni_gpu_count, share_machines, share_one_machine
 from dmnas.nas.manager import check_owner, claim_port, manager_env, manager_host, stop_own_manager
 from dmnas.nas.tuners import TUNERS, capped_trials
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 
 FINISHED = {"DONE", "STOPPED"}
+# dmnas's own status of an experiment it stopped at --max-duration: NNI's manager only stops
+# submitting then, and lets the running trials go on for as long as they take.
+OUT_OF_TIME = "OUT_OF_TIME"
 TRIAL_FAILED = {"FAILED", "SYS_CANCELED", "USER_CANCELED", "EARLY_STOPPED"}
 
 
@@ -314,6 +318,7 @@ def run_experiment(
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{settings.port}"
     status = "RUNNING"
     owned = False
+    deadline = time.monotonic() + duration_seconds(settings.max_duration) if settings.max_duration else None
     try:
         check_owner(settings.port, exp.id)  # the manager on this port must be the one just started
         owned = True
@@ -329,6 +334,9 @@ def run_experiment(
             if on_progress is not None:
                 on_progress(stats)
             if status in FINISHED:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                status = OUT_OF_TIME  # the trials still running are stopped with the experiment below
                 break
             if status == "ERROR":
                 raise DmnasError(f"NNI experiment {exp.id} failed; see {settings.nni_dir / exp.id / 'log'}")

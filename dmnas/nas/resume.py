@@ -6,12 +6,12 @@ import json
 import logging
 from pathlib import Path
 
-from dmnas.atomic import write_json_atomic
+from dmnas.atomic import check_writable, write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.nas.config import SearchConfig
-from dmnas.nas.folder import known_searches, nni_final_records, recorded_trials, resume_nni_id, search_dir
-from dmnas.nas.run import OnFinished, SearchRun, no_report, run_phases
+from dmnas.nas.folder import known_searches, lock_search, nni_final_records, recorded_trials, resume_nni_id, search_dir
+from dmnas.nas.run import OnFinished, SearchRun, no_report, run_phases, warn_open_ui
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
         ) from None
     except (ValueError, TypeError) as err:
         raise DmnasError(f"--resume {search_id}: its search.json or context.json is corrupt ({err})") from None
+    check_writable(folder, "search folder")
+    lock = lock_search(folder)  # before anything is read further or written: one run per search
     if not TUNERS.get(meta["tuner"]).exhaustive:
         raise DmnasError(
             f"--resume continues grid searches; search {search_id} used tuner {meta['tuner']} "
@@ -67,6 +69,7 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
         f"scoring the other {len(missing)} in NNI experiment {nni_id}" if missing else "nothing left to score",
     )
     port = claim_port(cfg.port)
+    warn_open_ui(cfg.ui_host, port.port)
     meta["resumed"] = resumed + [{"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}]
     write_json_atomic(folder / "search.json", meta)
     tables = [GroundTruthStore(Path(t)) for t in meta.get("tables", [meta.get("table", "none")]) if t != "none"]
@@ -77,7 +80,7 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
         machines = load_machines(cfg.machines or Path(meta["machines"]))
         check_machines(machines, ctx.data, meta["fingerprint"])
     use_gpu = machines.use_gpu if machines else ctx.device.startswith("cuda") and ctx.threads == 0
-    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines)
+    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines, lock)
     if missing:
         log.info("NNI experiment %s: web UI %s", nni_id, port.url(cfg.ui_host))
     nni_space = {"arch": {"_type": "choice", "_value": missing}}

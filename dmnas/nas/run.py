@@ -19,13 +19,15 @@ from typing import Any, Callable
 
 import yaml
 
-from dmnas.atomic import write_json_atomic
+from dmnas.atomic import check_writable, write_json_atomic
 from dmnas.condensation.proxyset import ProxyJob
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
 from dmnas.nas.config import SearchConfig
-from dmnas.nas.folder import GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, proxy_scores, save_outcome, search_dir
+from dmnas.nas.folder import (
+    GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome, search_dir,
+)
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class SearchRun:
     use_gpu: bool
     tables: list[GroundTruthStore]
     machines: Any = None  # MachineList for NNI's remote service, None for local
+    lock: Any = None  # the search folder's run lock (folder.lock_search), held while it runs
 
 
 def experiment_settings(
@@ -140,10 +143,9 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         tuner, cfg.max_trials if cfg.max_trials or tuner.exhaustive else default_trials, space.size
     )
     workdir = cfg.workdir
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DmnasError(f"cannot create --workdir {workdir}: {err.strerror}") from None
+    check_writable(workdir, "--workdir")
+    if cfg.proxy == "dm":
+        check_writable(job.cache().root, "the proxy-set cache (--cache-dir)")
     data = load_dataset(job.data, job.data_root)
     check_fits(space, data.image_shape)
     check_ipc(data, job.condense.ipc)
@@ -155,6 +157,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     port = claim_port(cfg.port)  # held until this process ends: no other dmnas search takes it
     if port.port != cfg.port:
         log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
+    warn_open_ui(cfg.ui_host, port.port)
     entry_key, cache_dir, ipc, moved = None, None, job.condense.ipc, None
     if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
         _, proxy = obtain_proxy(job, data)
@@ -169,6 +172,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     search_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
     folder = search_dir(workdir, search_id)
     folder.mkdir(parents=True)
+    lock = lock_search(folder)
     gt_store = GroundTruthStore(workdir / "ground_truth")
     if machines is not None and entry_key:
         from dmnas.nas.machines import ship_proxy_set
@@ -236,8 +240,18 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "NNI experiment %s: %s (%d architectures, %d trials, tuner %s, proxy %s) - web UI %s",
         search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
     )
-    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines)
+    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines, lock)
     return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_finished=on_finished)
+
+
+def warn_open_ui(ui_host: str, port: int) -> None:
+    if ui_host == "0.0.0.0":
+        import socket
+
+        log.warning(
+            "--ui-host 0.0.0.0: the web UI and NNI's REST API answer on every interface (http://%s:%d): anyone "
+            "who reaches this machine can read, change or stop the experiment", socket.gethostname(), port,
+        )
 
 
 def check_enough(summary: dict[str, Any], search_id: str) -> None:
@@ -265,7 +279,7 @@ def run_phases(
     on_finished: OnFinished = no_report,
 ) -> str:
     """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
-    from dmnas.nas.nni_run import ExperimentOutcome, run_experiment
+    from dmnas.nas.nni_run import OUT_OF_TIME, ExperimentOutcome, run_experiment
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
     full_recipe = TrainRecipe(**run.meta["full_recipe"])
@@ -307,10 +321,16 @@ def run_phases(
         f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)"
         if summary["nni_mislabelled"] else "",
     )
+    if summary.get("status") == OUT_OF_TIME:
+        log.warning(
+            "search %s: stopped by --max-duration %s: %d of %d architectures scored (a grid search continues "
+            "with `dmnas search --resume %s`)", search_id, cfg.max_duration, summary["succeeded"], max_trials, search_id,
+        )
     check_enough(summary, search_id)
     if need_gt:
         ground_truth_phase(cfg, run, summary, full_recipe, fingerprint, gt_store, finish)
-    views = [nni_id] + ([gt_nni_id(search_id)] if (folder / GT_PHASE).is_dir() else [])
+    # A resumption with nothing left to score started no experiment of its own: offer the search's.
+    views = [nni_id if size else search_id] + ([gt_nni_id(search_id)] if (folder / GT_PHASE).is_dir() else [])
     log.info("reopen the web UI later: %s", " / ".join(f"`dmnas view {v}`" for v in views))
     return search_id
 

@@ -18,6 +18,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -102,6 +103,7 @@ def serve(ctx_path: Path, sock_path: Path, pidfile: Path, owner_pid: int, idle_t
     pidfile.write_text(str(os.getpid()))
     started_s = time.perf_counter() - t_start
     log.info("worker %d ready in %.1fs (%s, owner %d)", os.getpid(), started_s, ctx_path, owner_pid)
+    watch_owner(owner_pid)
     served, idle_since = 0, time.monotonic()
     try:
         while True:
@@ -125,6 +127,22 @@ def serve(ctx_path: Path, sock_path: Path, pidfile: Path, owner_pid: int, idle_t
             with contextlib.suppress(FileNotFoundError):
                 if path != pidfile or path.read_text().strip() == str(os.getpid()):
                     path.unlink()
+
+
+def watch_owner(owner_pid: int, poll_s: float = 1.0) -> threading.Thread:
+    """A daemon thread that SIGTERMs this worker once ``owner_pid`` is gone, also mid-trial: a
+    SIGKILLed search must not leave a worker training for minutes (the idle check above only runs
+    between trials)."""
+
+    def watch() -> None:
+        while pid_alive(owner_pid):
+            time.sleep(poll_s)
+        log.info("owner %d is gone: stopping", owner_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="owner-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop(signum: int, frame: Any) -> None:

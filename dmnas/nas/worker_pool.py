@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -54,12 +55,19 @@ def nni_trials(workers: int) -> int:
     return workers * (1 + WAITING_PER_WORKER)
 
 
-def trial_command(context: Path, mode: str, workers: int, owner_pid: int) -> str:
-    """The local trial command of ``mode``: with ``sys.executable``, so NNI's PATH does not matter."""
-    base = f"{sys.executable} -m dmnas.nas.trial --context {context}"
+def trial_argv(context: Path, mode: str, workers: int, owner_pid: int) -> list[str]:
+    """The local trial command of ``mode`` as an argument list: with ``sys.executable``, so NNI's
+    PATH does not matter."""
+    base = [sys.executable, "-m", "dmnas.nas.trial", "--context", str(context)]
     if mode == "process":
         return base
-    return f"{base} --mode worker --workers {workers} --owner-pid {owner_pid}"
+    return [*base, "--mode", "worker", "--workers", str(workers), "--owner-pid", str(owner_pid)]
+
+
+def trial_command(context: Path, mode: str, workers: int, owner_pid: int) -> str:
+    """:func:`trial_argv` as the one shell line NNI wants, every word quoted: a workdir or venv path
+    with spaces, quotes, ``$`` or backticks stays one word and is never run."""
+    return shlex.join(trial_argv(context, mode, workers, owner_pid))
 
 
 def workers_dir(trial_folder: Path) -> Path:
@@ -129,13 +137,19 @@ def take_slot(candidates: list[Slot], poll_s: float = 0.02) -> Iterator[tuple[Sl
 
 
 def pid_alive(pid: int) -> bool:
+    """``pid`` runs. A zombie does not: a worker SIGKILLed under the trial that started it stays one
+    until that trial reaps it, and must not read "still running"."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def is_worker_process(pid: int) -> bool:

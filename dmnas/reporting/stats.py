@@ -297,6 +297,9 @@ def paired_delta(
         idx = top_k_indices(full, k)
         a, b, full = a[idx], b[idx], full[idx]
     n = len(full)
+    if n < 3:  # no ground truth in common (e.g. two searches without a table): nothing to compare
+        nan = float("nan")
+        return PairedDelta(names[0], names[1], measure, n, nan, (nan, nan), nan)
     delta = spearman(a, full)[0] - spearman(b, full)[0]
     rng = np.random.default_rng(seed)
     deltas = []
