@@ -387,6 +387,12 @@ def view(exp_id: str, port: int, ui_host: str = "127.0.0.1", on_ready: Callable[
     from nni.experiment import Experiment
 
     quiet_nni()
+    running = running_manager(exp_id)
+    if running is not None:
+        raise DmnasError(
+            f"experiment {exp_id} is still running (NNI manager pid {running[0]}): its web UI is "
+            f"http://127.0.0.1:{running[1]}; `dmnas view` opens finished experiments"
+        )
     claim = claim_port(port)
     claim.release()  # NNI's manager binds it next
     try:
@@ -402,9 +408,31 @@ def view(exp_id: str, port: int, ui_host: str = "127.0.0.1", on_ready: Callable[
             on_ready(url)
         while True:
             time.sleep(3600)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:
         raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
     except KeyboardInterrupt:
         pass
     finally:
         exp.stop()
+
+
+def running_manager(exp_id: str) -> tuple[int, int] | None:
+    """(pid, port) of the NNI manager still serving experiment ``exp_id`` on this machine, from NNI's
+    experiment index (``~/nni-experiments/.experiment``); None when none lives."""
+    from nni.tools.nnictl.config_utils import Experiments
+
+    from dmnas.nas.worker_pool import pid_alive
+
+    try:
+        entry = Experiments().get_all_experiments().get(exp_id) or {}
+        pid, port = int(entry.get("pid") or 0), int(entry.get("port") or 0)
+    except (OSError, ValueError, TypeError):
+        return None
+    if pid <= 0 or entry.get("status") == "STOPPED" or not pid_alive(pid):
+        return None
+    try:  # a pid reused by another program is not NNI's manager
+        if b"nni_node" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    except OSError:
+        pass
+    return pid, port
