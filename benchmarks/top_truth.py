@@ -94,7 +94,9 @@ def main() -> None:
         jobs += converged_jobs(top, args)
     if not args.manifest_only:
         run_jobs(jobs, store, data_cfg, args.processes, command)
-    write_manifest(store, fingerprint, top, per_seed, args, command)
+    old_command = (json.loads((store.root / "table.json").read_text()).get("command") if args.manifest_only
+                   and (store.root / "table.json").exists() else None)  # fmt: skip
+    write_manifest(store, fingerprint, top, per_seed, args, old_command or command)
 
 
 def write_manifest(
@@ -115,7 +117,7 @@ def write_manifest(
         recipes[recipe_key(recipe)] = table_fields(recipe, recs, done, 0, command, old) | {
             "records_by_seed": {str(s): sum(1 for _, t in done if t == s) for s in sorted({t for _, t in done})}
         }
-        for field in ("planned", "complete", "command", "machine", "started", "updated"):
+        for field in ("planned", "complete", "command", "machine", "started", "updated"):  # said once, below
             recipes[recipe_key(recipe)].pop(field)
     write_json_atomic(
         manifest_path,

@@ -1,0 +1,276 @@
+"""Proxy methods scored at several draws on the top of the table, with draw-aware intervals.
+
+A proxy method has its own randomness; one draw of each cannot say which method is better. Each
+method here is scored at ``--draws`` independent draws (random subset: the subset and the training
+seed; DM: the condensation seed and the training seed; early stopping: the shuffle and the training
+seed) on the architectures of the ``top`` ground-truth table (the top 30 of the pooled 2-epoch
+tables; ``benchmarks/top_truth.py``), through the product's own code (``TRAINING_SETS``,
+``train_and_score``, ``get_or_condense``). Every measure of ``dmnas.reporting.draws`` is given per
+method as per-draw values, mean, sd and a two-level (architectures x draws) bootstrap interval,
+next to its ceiling measured the same way between ground-truth seeds; every pair of methods is
+compared paired on architectures with draws resampled within each method.
+
+Jobs run interleaved in one process (draw 0 of every method, then draw 1, ...), so every method's
+seconds per architecture come from the same run under the same load. Records land under
+``benchmarks/_work/draws/`` as they finish; rerun the same command to resume, ``--report-only``
+to rewrite the results from what is there.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_draws.py --draws 3
+
+Writes ``benchmarks/results/proxy_draws.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from full_training import machine  # noqa: E402
+
+from dmnas.atomic import write_json_atomic  # noqa: E402
+from dmnas.augment import default_strategy  # noqa: E402
+from dmnas.condensation.cache import Cache  # noqa: E402
+from dmnas.condensation.dm import CondenseConfig, RunOptions  # noqa: E402
+from dmnas.data import DataConfig, load_dataset  # noqa: E402
+from dmnas.groundtruth.store import GroundTruthStore, merged  # noqa: E402
+from dmnas.groundtruth.tables import TABLES_DIR  # noqa: E402
+from dmnas.nas.config import FULL_RECIPE  # noqa: E402
+from dmnas.reporting.draws import paired_draws, seed_ceiling, summarise_draws, top_measures  # noqa: E402
+from dmnas.train import TrainRecipe  # noqa: E402
+
+log = logging.getLogger("bench_draws")
+DATA = DataConfig(name="fashion_mnist")
+STRATEGY = default_strategy(DATA.name)
+WORK = ROOT / "benchmarks" / "_work" / "draws"
+RESULTS = ROOT / "benchmarks" / "results"
+TRUTH_TABLES = ("shipped", "heldout", "extended", "top")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One proxy method at one budget; ``draw`` seeds everything random about it."""
+
+    name: str
+    proxy: str  # random | dm | early
+    ipc: int = 50
+    epochs: int = 40
+    early_images: int = 20000
+    iterations: int = 50  # DM iterations (the CPU default)
+
+    @property
+    def image_passes(self) -> int:
+        return self.early_images if self.proxy == "early" else self.ipc * 10 * self.epochs
+
+    def recipe(self) -> TrainRecipe:
+        if self.proxy == "early":  # as `dmnas search --proxy early`: one pass over a prefix of a shuffle
+            return TrainRecipe(epochs=1, schedule="cosine", strategy="none")
+        return TrainRecipe(epochs=self.epochs, strategy=STRATEGY)
+
+    def condense_config(self, draw: int) -> CondenseConfig:
+        return CondenseConfig(ipc=self.ipc, iterations=self.iterations, strategy=STRATEGY, seed=draw)
+
+
+METHODS = {
+    m.name: m
+    for m in (
+        Method("random ipc50 40ep", "random"),
+        Method("early 20k passes", "early"),
+        Method("dm ipc50 40ep it50", "dm"),
+        # budgets for the equal-compute frontier
+        Method("early 10k passes", "early", early_images=10000),
+        Method("early 40k passes", "early", early_images=40000),
+        Method("random ipc50 20ep", "random", epochs=20),
+        Method("random ipc50 80ep", "random", epochs=80),
+    )
+}
+
+
+def top_archs() -> list[str]:
+    return list(json.loads((TABLES_DIR / "top" / "table.json").read_text())["screened"])
+
+
+def truth_of(archs: list[str], fingerprint: str, recipe: TrainRecipe) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Seed-mean accuracy per architecture and the (S, n) matrix of the seeds every one of them has."""
+    recs = merged([GroundTruthStore(TABLES_DIR / t) for t in TRUTH_TABLES], fingerprint, recipe)
+    seeds = sorted(set.intersection(*(set(recs.get(a, {})) for a in archs)))
+    per_seed = np.array([[float(recs[a][s]["val_acc"]) for a in archs] for s in seeds])
+    mean = np.array([np.mean([float(r["val_acc"]) for r in recs[a].values()]) for a in archs])
+    return mean, per_seed, seeds
+
+
+def record_path(work: Path, method: Method, draw: int, arch: str) -> Path:
+    return work / method.name.replace(" ", "_") / f"d{draw}" / f"{arch}.json"
+
+
+def dm_key(method: Method, draw: int, data: Any, cache: Cache) -> str:
+    import torch
+
+    from dmnas.condensation.proxyset import get_or_condense
+
+    t0 = time.perf_counter()
+    opts = RunOptions(device="cpu", checkpoint_every=25, channels_last=True, compile=False)
+    res = get_or_condense(data, DATA, method.condense_config(draw), opts, cache)
+    if not res.cache_hit:
+        log.info("%s draw %d: condensed %s in %.0f s (%d threads)", method.name, draw, res.key,
+                 time.perf_counter() - t0, torch.get_num_threads())  # fmt: skip
+    return res.key
+
+
+def score(method: Method, draw: int, arch: str, data: Any, cache: Cache, key: str | None) -> dict[str, Any]:
+    import torch
+
+    from dmnas.models import parse_arch
+    from dmnas.nas.context import TrialContext
+    from dmnas.nas.proxies import TRAINING_SETS, train_and_score
+
+    ctx = TrialContext(
+        proxy=method.proxy, data=DATA.__dict__, data_dir=None, recipe=method.recipe().to_dict(), device="cpu",
+        seed=draw,  # the subset (random) or the shuffle (early) of this draw
+        results_dir="", ground_truth_dir="", entry_key=key, cache_dir=str(cache.root), ipc=method.ipc,
+        early_images=method.early_images,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    x, y = TRAINING_SETS.get(method.proxy)(ctx, data)
+    rec = train_and_score(parse_arch(arch), data, x, y, method.recipe(), draw, torch.device("cpu"), test=False)
+    rec.update(score=rec["val_acc"], method=method.name, draw=draw, entry_key=key,
+               seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
+    return rec
+
+
+def run(methods: list[Method], draws: int, archs: list[str], cache: Cache, work: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    data = load_dataset(DATA)
+    for draw in range(draws):
+        keys = {m.name: dm_key(m, draw, data, cache) if m.proxy == "dm" else None for m in methods}
+        for arch, method in itertools.product(archs, methods):  # interleaved: same load for every method
+            path = record_path(work, method, draw, arch)
+            if path.exists():
+                continue
+            rec = score(method, draw, arch, data, cache, keys[method.name])
+            write_json_atomic(path, rec)
+            log.info("%s draw %d %s: %.4f in %.1f s", method.name, draw, arch, rec["score"], rec["seconds"])
+
+
+def load_draws(work: Path, method: Method, draws: int, archs: list[str]) -> tuple[np.ndarray, list[float]]:
+    """(complete draws, n) scores and every record's seconds; a draw missing an architecture is left out."""
+    rows, secs = [], []
+    for d in range(draws):
+        recs = [record_path(work, method, d, a) for a in archs]
+        if all(p.exists() for p in recs):
+            loaded = [json.loads(p.read_text()) for p in recs]
+            rows.append([r["score"] for r in loaded])
+            secs += [r["seconds"] for r in loaded]
+    return np.array(rows), secs
+
+
+def report(
+    methods: list[Method], draws: int, archs: list[str], command: str, samples: int, work: Path
+) -> dict[str, Any]:
+    fingerprint = load_dataset(DATA).fingerprint
+    truth, per_seed, seeds = truth_of(archs, fingerprint, FULL_RECIPE)
+    measures = top_measures(len(archs))
+    rows, scored = [], {}
+    for m in methods:
+        scores, secs = load_draws(work, m, draws, archs)
+        if len(scores) == 0:
+            continue
+        scored[m.name] = scores
+        rows.append({
+            "method": m.name, "proxy": m.proxy, "image_passes": m.image_passes, "draws_done": len(scores),
+            "s_per_arch": round(float(np.mean(secs)), 2),
+            "measures": {k: summarise_draws(scores, truth, fn, k, samples).to_dict() for k, fn in measures.items()},
+        })  # fmt: skip
+    paired = [
+        paired_draws(scored[a], scored[b], truth, fn, (a, b, k), samples).to_dict()
+        for a, b in itertools.combinations(scored, 2)
+        for k, fn in measures.items()
+    ]
+    return {
+        "command": command, "machine": machine(), "date": dt.date.today().isoformat(),
+        "archs": archs, "n_archs": len(archs), "truth": {"recipe": FULL_RECIPE.describe(), "seeds": seeds,
+        "tables": list(TRUTH_TABLES), "what": "seed-mean validation accuracy of the top table's architectures"},
+        "ceilings": {k: seed_ceiling(per_seed, fn) for k, fn in measures.items()},
+        "methods": rows, "paired_methods": paired, "bootstrap_samples": samples,
+    }  # fmt: skip
+
+
+def _f(x: Any, nd: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
+
+
+def markdown(res: dict[str, Any]) -> str:
+    keys = list(res["ceilings"])
+    out = [
+        "# Proxy methods at several draws, on the top of the table",
+        "",
+        f"Command: `{res['command']}`  ",
+        f"Machine: {res['machine']}  ",
+        f"Date: {res['date']}",
+        "",
+        f"{res['n_archs']} architectures (the `top` table: the best 30 of the pooled 2-epoch tables); truth: "
+        f"{res['truth']['what']}, {res['truth']['recipe']}, seeds {res['truth']['seeds']}. Each cell: mean over "
+        "draws [two-level 95 % interval, architectures x draws] (per-draw values). Ceiling: the same measure "
+        "between two ground-truth seeds (a proxy read against the seed mean can exceed it). Regret in accuracy "
+        "points, lower is better. s/arch measured in one interleaved run.",
+        "",
+        "| method | draws | s/arch | " + " | ".join(keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+        "| *ceiling (seed vs seed)* | | | " + " | ".join(_f(res["ceilings"][k]) for k in keys) + " |",
+    ]
+    for row in res["methods"]:
+        cells = []
+        for k in keys:
+            s = row["measures"][k]
+            cells.append(f"{_f(s['mean'])} [{_f(s['ci95'][0])}, {_f(s['ci95'][1])}] ({', '.join(_f(v, 2) for v in s['draws'])})")
+        out.append(f"| {row['method']} | {row['draws_done']} | {row['s_per_arch']} | " + " | ".join(cells) + " |")
+    out += ["", "## Paired (A − B; same architectures, draws resampled within each method)", "",
+            "| A | B | measure | Δ | 95 % interval | share of resamples A better |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for p in res["paired_methods"]:
+        out.append(f"| {p['a']} | {p['b']} | {p['measure']} | {_f(p['delta'])} | [{_f(p['ci95'][0])}, {_f(p['ci95'][1])}] "
+                   f"| {_f(p['p_a_beats_b'], 2)} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--methods", nargs="+", default=["random ipc50 40ep", "early 20k passes", "dm ipc50 40ep it50"],
+                    choices=list(METHODS))  # fmt: skip
+    ap.add_argument("--archs", type=int, default=0, help="only the first N of the top table (0: all)")
+    ap.add_argument("--arch-names", nargs="+", default=None, help="these architectures instead of the top table's")
+    ap.add_argument("--cache-dir", type=Path, default=ROOT / "condensed_cache")
+    ap.add_argument("--samples", type=int, default=1000, help="bootstrap resamples")
+    ap.add_argument("--out", default="proxy_draws", help="results file stem under --results")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files")
+    ap.add_argument("--work", type=Path, default=WORK, help="folder of the per-score records (resumable)")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    command = "python benchmarks/" + " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+    archs = (args.arch_names or top_archs())[: args.archs or None]
+    methods = [METHODS[m] for m in args.methods]
+    if not args.report_only:
+        run(methods, args.draws, archs, Cache(args.cache_dir), args.work)
+    res = report(methods, args.draws, archs, command, args.samples, args.work)
+    write_json_atomic(args.results / f"{args.out}.json", res)
+    (args.results / f"{args.out}.md").write_text(markdown(res))
+    log.info("wrote %s", args.results / f"{args.out}.md")
+
+
+if __name__ == "__main__":
+    main()
