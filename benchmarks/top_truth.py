@@ -41,6 +41,11 @@ from dmnas.nas.config import FULL_RECIPE
 log = logging.getLogger("top_truth")
 STORE = TABLES_DIR / "top"
 SOURCE_TABLES = ("shipped", "heldout", "extended")
+# What built the table (its manifest says these, whichever invocation last rewrote it).
+BUILD_COMMANDS = (
+    "OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase seeds --processes 1 ; "
+    "OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase converged --processes 1"
+)
 
 
 def top_by_mean(per_seed: dict[str, dict[int, float]], k: int) -> list[str]:
@@ -77,7 +82,7 @@ def main() -> None:
     ap.add_argument("--manifest-only", action="store_true", help="rewrite table.json from the records present")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python benchmarks/" + " ".join(sys.argv)
+    command = "python benchmarks/top_truth.py " + " ".join(sys.argv[1:])
 
     data_cfg = DataConfig()
     fingerprint = load_dataset(data_cfg).fingerprint
@@ -94,9 +99,7 @@ def main() -> None:
         jobs += converged_jobs(top, args)
     if not args.manifest_only:
         run_jobs(jobs, store, data_cfg, args.processes, command)
-    old_command = (json.loads((store.root / "table.json").read_text()).get("command") if args.manifest_only
-                   and (store.root / "table.json").exists() else None)  # fmt: skip
-    write_manifest(store, fingerprint, top, per_seed, args, old_command or command)
+    write_manifest(store, fingerprint, top, per_seed, args, BUILD_COMMANDS)
 
 
 def write_manifest(
