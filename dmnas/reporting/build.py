@@ -32,6 +32,7 @@ from dmnas.groundtruth.truth import GroundTruth
 from dmnas.reporting.types import ProxyScores, Row
 
 REGRET_AT = (1, 3, 5)
+MIN_TOP_N = 5  # architectures with full-data results below which no figure of the top is given
 PAIRED_MEASURES = ("spearman", "top10", "top20", "top10pct", "top20pct")
 
 
@@ -185,13 +186,22 @@ def markdown(
     ceilings: SeedCeilings | None,
     paired: list[PairedDelta],
     notes: list[str] = (),
+    full_epochs: int = 0,
+    train_rate: float | None = None,
+    image_geometry: tuple[int, int] = (28, 1),
 ) -> str:
-    lines = [
-        "# dmnas proxy ranking report",
-        "",
-        *header(truth, ceiling, ceilings),
-        *notes,
-        "",
+    from dmnas.reporting.findings import found_lines, next_step_lines
+
+    lines = ["# dmnas proxy ranking report", "", "## What the search found", ""]
+    for r in rows:
+        lines += found_lines(r.scores, truth)
+    lines += [*notes, "", "## Agreement with full-data training", ""]
+    if not any(r.estimate for r in rows) and max((r.top_n for r in rows), default=0) < MIN_TOP_N:
+        # no ground truth to read any proxy against: say so once, with the next step
+        lines += next_step_lines([r.scores for r in rows], truth, full_epochs, train_rate, 2, *image_geometry)
+        return "\n".join(lines) + "\n"
+    lines += [*header(truth, ceiling, ceilings), ""]
+    lines += [
         "## Estimates on the unbiased sample",
         "",
         "| proxy | n | ρ vs seed mean [95% CI] | ρ / mean ceiling | ρ vs each seed | / seed ceiling | Kendall τ "
@@ -219,6 +229,17 @@ def markdown(
         )
     n_top = max((r.top_n for r in rows), default=0)
     sizes = top_k_sizes(n_top)
+    if n_top < MIN_TOP_N:
+        lines += ["", f"Where NAS decides (the true top k): {n_top} architectures with full-data results, too few for "
+                  f"figures within the top (needs {MIN_TOP_N}; `--ground-truth N` adds more)."]  # fmt: skip
+    else:
+        lines += top_lines(rows, n_top, sizes, ceilings)
+    paired = [d for d in paired if d.n >= 3]
+    return "\n".join(lines + paired_and_confirmation(paired, rows, confirm_k)) + "\n"
+
+
+def top_lines(rows: list[Row], n_top: int, sizes: dict[str, int], ceilings: SeedCeilings | None) -> list[str]:
+    lines: list[str] = []
     lines += [
         "",
         f"## Where NAS decides: Spearman within the true top k (of {n_top} architectures)",
@@ -241,6 +262,11 @@ def markdown(
             + " | ".join(_f(r.regret_at.get(k), True) for k in REGRET_AT)
             + " |"
         )
+    return lines
+
+
+def paired_and_confirmation(paired: list[PairedDelta], rows: list[Row], confirm_k: int) -> list[str]:
+    lines: list[str] = []
     if paired:
         lines += [
             "",
@@ -276,7 +302,7 @@ def markdown(
         "A paired Δρ whose interval excludes 0 is a difference the sample supports. Regret is against the best "
         "architecture *known* (a lower bound). s per arch: the proxy's own scoring seconds.",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def report_dict(

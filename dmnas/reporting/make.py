@@ -49,16 +49,23 @@ def search_proxy_scores(meta: dict[str, Any], results: dict[str, Any]) -> ProxyS
     recs = [t["record"] for t in results["trials"] if t["record"]]
     if repeats:
         log.info("search %s: %d architectures were scored more than once; their scores are averaged", meta["id"], repeats)
+    images = recs[0]["images"] if recs else 0
+    epochs = int((meta.get("trial_recipe") or {}).get("epochs") or 0)
     return ProxyScores(
         proxy_label(meta),
         meta["id"],
         meta["proxy"],
         scores,
         seconds,
-        recs[0]["images"] if recs else 0,
+        images,
         results["failed"],
         repeats,
         space_architectures(meta["space"]),
+        details={r["arch"]: {k: r[k] for k in ("params", "seed_scores") if k in r} for r in recs},
+        passes_per_arch=images * epochs,
+        tuner=meta.get("tuner", "grid"),
+        concurrency=int(meta.get("concurrency", 1)),
+        space_name=Path(meta["space"]).stem,
     )
 
 
@@ -89,9 +96,34 @@ def report_searches(
     archs = set().union(*(p.scores.keys() | p.space for p in proxies))
     tables = table_stores(table if table is not None else first.get("tables", first.get("table")))
     truth = ground_truth_for(loaded, workdir, tables, full_recipe, archs, int(first["full_images"]))
-    report = replace(make_report(proxies, truth, confirm_k), notes=movement_notes(loaded, workdir))
+    hw, channels = IMAGE_GEOMETRY.get(first.get("dataset", ""), (32, 3))
+    report = replace(
+        make_report(proxies, truth, confirm_k), notes=movement_notes(loaded, workdir), full_epochs=full_recipe.epochs,
+        train_rate=training_rate(workdir, first["fingerprint"], full_recipe, hw, channels), image_geometry=(hw, channels),
+    )
     paths = write_report(workdir / "reports" / "+".join(ids), report)
     return replace(report, paths=paths)
+
+
+# Image side and channels of the built-in datasets (pricing full-data training by forward cost).
+IMAGE_GEOMETRY = {"fashion_mnist": (28, 1), "mnist": (28, 1), "cifar10": (32, 3), "cifar100": (32, 3)}
+
+
+def training_rate(workdir: Path, fingerprint: str, recipe: TrainRecipe, hw: int, channels: int) -> float | None:
+    """Seconds per forward multiply-add per image pass of full-data training, from every record of
+    this dataset and recipe at hand (the project's store and all shipped tables)."""
+    from dmnas.groundtruth.store import GroundTruthStore, merged
+    from dmnas.groundtruth.tables import TABLES_DIR, table_names
+    from dmnas.reporting.findings import seconds_per_flop
+
+    stores = [GroundTruthStore(workdir / "ground_truth"), *(GroundTruthStore(TABLES_DIR / t) for t in table_names())]
+    per_pass = {
+        arch: float(r["train_seconds"]) / (int(r["images"]) * recipe.epochs)
+        for arch, seeds in merged(stores, fingerprint, recipe).items()
+        for r in list(seeds.values())[:1]
+        if r.get("train_seconds") and r.get("images")
+    }
+    return seconds_per_flop(per_pass, hw, channels)
 
 
 def set_movement(meta: dict[str, Any], workdir: Path) -> dict[str, Any] | None:

@@ -29,6 +29,16 @@ class ProxyScores:
     # bohb, tpe, ...) is charged its regret against the best known anywhere in the space, not
     # only among what it visited. Empty: only the scored architectures are known to be in it.
     space: frozenset[str] = frozenset()
+    # Per architecture, what its trial recorded besides the score (params, seed_scores, ...).
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    passes_per_arch: int = 0  # image passes of one trial (0: a zero-cost score)
+    tuner: str = "grid"
+    concurrency: int = 1
+    space_name: str = ""
+
+    @property
+    def space_size(self) -> int:
+        return len(self.space)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""Every benchmark's command path, at a tiny size: a CLI change that breaks a benchmark fails CI
+(the speed benchmark passed `--checkpoint-every 0` for a whole round after the CLI began to refuse
+it). Each script parses its arguments; the ones that drive `dmnas` build argument lists that the
+CLI's own parser accepts; the cheap ones run one architecture or iteration into a temporary folder."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if "argparse" in p.read_text() and "__main__" in p.read_text())
+
+
+def bench_module(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_benchmark_parses_its_arguments(script: str) -> None:
+    out = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "usage:" in out.stdout
+
+
+def test_the_gpu_checks_condense_command_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """gpu_check needs CUDA to run; its `dmnas condense` command line must still be one the CLI takes."""
+    gpu_check = bench_module("gpu_check", monkeypatch)
+    from dmnas.cli import build_parser
+
+    seen: list[list[str]] = []
+
+    def capture(cmd: list[str], *args: object, **kwargs: object) -> tuple[str, float]:
+        argv = ast.literal_eval(re.search(r"sys\.argv=(\[.*?\]);", cmd[-1]).group(1))
+        seen.append(argv)
+        raise StopIteration
+
+    monkeypatch.setattr(gpu_check, "run", capture)
+    with pytest.raises(StopIteration):
+        gpu_check.dmnas_condense(tmp_path, "fashion_mnist", tmp_path, "bf16", 3, {})
+    argv = seen[0][1:]
+    build_parser(argv).parse_args(argv)  # SystemExit(2) on an option the CLI no longer takes
+    from dmnas.condensation.dm import RunOptions
+
+    RunOptions(checkpoint_every=int(argv[argv.index("--checkpoint-every") + 1]))
+
+
+@pytest.mark.slow
+def test_the_speed_benchmarks_dmnas_run_condenses(fmnist_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    speed = bench_module("bench_condense_speed", monkeypatch)
+    res = speed.dmnas_run(tmp_path, 2, dict(fmnist_env, OMP_NUM_THREADS="1"), "cpu", "off")
+    assert res["seconds_per_iteration"] > 0
+
+
+@pytest.mark.slow
+def test_bench_draws_scores_and_reports_a_tiny_table(fmnist_env: dict[str, str], tmp_path: Path) -> None:
+    cmd = [sys.executable, str(BENCH / "bench_draws.py"), "--draws", "2", "--methods", "early 10k passes",
+           "--arch-names", "d1_w8_leakyrelu_layernorm_avgpooling", "d1_w8_sigmoid_batchnorm_avgpooling",
+           "d1_w8_relu_batchnorm_none",
+           "--samples", "20", "--results", str(tmp_path), "--work", str(tmp_path / "work")]  # fmt: skip
+    out = subprocess.run(cmd, env=dict(fmnist_env, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    md = (tmp_path / "proxy_draws.md").read_text()
+    assert "early 10k passes | 2 |" in md
