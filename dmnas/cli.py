@@ -243,6 +243,30 @@ class CliFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.name}: {record.getMessage()}"
 
 
+class CliHandler(logging.StreamHandler):
+    """Plain lines, except a search's status line (``status_line`` records): redrawn in place on a
+    terminal; on a pipe or log file written only when something finished (``status_changed``)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.drawn = False  # a status line is on screen without its newline
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "status_line", False):
+            if self.tty:
+                self.stream.write("\r" + self.format(record) + "\x1b[K")
+                self.stream.flush()
+                self.drawn = True
+                return
+            if not getattr(record, "status_changed", True):
+                return
+        elif self.drawn:
+            self.stream.write("\n")
+            self.drawn = False
+        super().emit(record)
+
+
 def configure_logging(args: argparse.Namespace) -> None:
     level = (
         logging.WARNING
@@ -251,7 +275,7 @@ def configure_logging(args: argparse.Namespace) -> None:
         if getattr(args, "verbose", False)
         else logging.INFO
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CliHandler(sys.stderr)
     handler.setFormatter(CliFormatter())
     # dmnas speaks at the chosen level; other libraries (matplotlib, NNI) only on warnings unless --verbose.
     logging.basicConfig(level=logging.DEBUG if level == logging.DEBUG else logging.WARNING, handlers=[handler])

@@ -25,6 +25,7 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
 from dmnas.nas.config import SearchConfig
+from dmnas.nas.status import SearchProgress
 from dmnas.nas.folder import (
     GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome, search_dir,
 )
@@ -37,20 +38,6 @@ OnFinished = Callable[[str], None]  # called with the search id once its results
 
 def no_report(search_id: str) -> None:
     log.info("search %s finished; `dmnas report %s` reports it", search_id, search_id)
-
-
-class StatusLog:
-    """One line whenever trials finish (or the first start): running counts alone flicker too often."""
-
-    def __init__(self, label: str) -> None:
-        self.label, self.last = label, None
-
-    def __call__(self, stats: dict[str, int]) -> None:
-        key = tuple(sorted((k, v) for k, v in stats.items() if k not in ("RUNNING", "WAITING")))
-        if not stats or key == self.last:
-            return
-        self.last = key
-        log.info("%s: %s", self.label, ", ".join(f"{v} {k.lower()}" for k, v in sorted(stats.items())))
 
 
 @dataclass(frozen=True)
@@ -297,7 +284,8 @@ def run_phases(
                 experiment_settings(
                     f"dmnas {run.space.name} {ctx.proxy}", nni_space, size, cfg, run, folder, max_trials, tuner, nni_id
                 ),
-                on_progress=StatusLog(f"search {search_id}"),
+                on_progress=SearchProgress(f"search {search_id}", size if max_trials is None else min(size, max_trials),
+                                           folder / "trials"),
                 keep_ui=cfg.keep_ui and not need_gt,
                 on_done=lambda o: (
                     adopt_records(folder, o, gt_store, fingerprint, TrainRecipe(**ctx.recipe)),
@@ -385,7 +373,7 @@ def ground_truth_phase(
             f"dmnas {run.space.name} ground truth", {"job": {"_type": "choice", "_value": jobs}}, len(jobs),
             cfg, run, gt_dir, len(jobs), "grid", gt_nni_id(run.search_id),
         ),
-        on_progress=StatusLog(f"ground truth {run.search_id}"),
+        on_progress=SearchProgress(f"ground truth {run.search_id}", len(jobs), gt_dir / "trials"),
         keep_ui=cfg.keep_ui,
         on_done=lambda o: (adopt_records(gt_dir, o, gt_store, fingerprint, full_recipe), save_outcome(gt_dir, o), finish()),
     )
