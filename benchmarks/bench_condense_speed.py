@@ -73,7 +73,8 @@ def reference_run(ref: Path, iterations: int, env: dict[str, str]) -> dict[str, 
 
 
 def dmnas_run(
-    work: Path, iterations: int, env: dict[str, str], device: str, compile_: str
+    work: Path, iterations: int, env: dict[str, str], device: str, compile_: str, precision: str = "fp32",
+    seed: int = 0,
 ) -> dict[str, float]:
     data_dir = work / "dmnas-data"
     probe = (
@@ -95,10 +96,14 @@ def dmnas_run(
         device,
         "--compile",
         compile_,
+        "--precision",
+        precision,
+        "--seed",
+        str(seed),
         "--data-root",
         str(data_dir),
         "--cache-dir",
-        str(work / f"cache-compile-{compile_}"),
+        str(work / f"cache-compile-{compile_}-{precision}"),
         "--checkpoint-every",
         NO_CHECKPOINT,
         "-q",
@@ -117,6 +122,27 @@ def dmnas_run(
     }
 
 
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """This machine's dense matmul rate at ``dtype`` with torch's threads: the floor's yardstick."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)  # warm-up (kernel selection)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def iteration_gflop(ipc: int = 10, batch_real: int = 256, classes: int = 10) -> tuple[float, float]:
+    """(real forward, synthetic forward + backward) GFLOP of one DM iteration of the paper's ConvNet-3
+    (w128, 28x28x1): 2 FLOP per multiply-add, backward about twice the forward."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dmnas.reporting.findings import conv_flops
+
+    per_image = 2 * conv_flops("d3_w128_relu_instancenorm_avgpooling", 28, 1) / 1e9
+    return per_image * batch_real * classes, 3 * per_image * ipc * classes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("reference", type=Path, help="local clone of VICO-UoE/DatasetCondensation")
@@ -124,46 +150,71 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    fp32_rate, bf16_rate = gemm_gflops(torch.float32), gemm_gflops(torch.bfloat16)
+    real_gf, syn_gf = iteration_gflop()
+    floor = {
+        "gemm_gflops_fp32": fp32_rate,
+        "gemm_gflops_bf16": bf16_rate,
+        "real_forward_gflop": real_gf,
+        "synthetic_fwd_bwd_gflop": syn_gf,
+        "fp32_floor_s": (real_gf + syn_gf) / fp32_rate,
+        "mixed_floor_s": real_gf / bf16_rate + syn_gf / fp32_rate,
+    }
+    runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="dmnas-bench-") as tmp:
         work = Path(tmp)
         ref = prepare_reference(args.reference.resolve(), work)
-        reference = reference_run(ref, args.iterations, env)
-        ours = dmnas_run(work, args.iterations, env, args.device, "on")
-        eager = dmnas_run(work, args.iterations, env, args.device, "off")
+        runs["reference"] = reference_run(ref, args.iterations, env)
+        for precision in ("fp32", "bf16-real"):
+            for compile_ in ("off", "on"):
+                runs[f"dmnas {precision} compile {compile_}"] = dmnas_run(
+                    work, args.iterations, env, args.device, compile_, precision
+                )
+        # another set (seed 1) in the same cache folder: a second process finds the compiled code there
+        runs["dmnas bf16-real compile on, warm code cache (seed 1)"] = dmnas_run(
+            work, args.iterations, env, args.device, "on", "bf16-real", seed=1
+        )
+    ref_s = runs["reference"]["seconds_per_iteration"]
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, device {args.device}",
         "date": datetime.now().isoformat(timespec="seconds"),
         "settings": "Fashion-MNIST, IPC 10, ConvNet d3 w128 relu instancenorm avgpool, batch_real 256, DSA color_crop_cutout_flip_scale_rotate",
-        "reference": reference,
-        "dmnas": ours,
-        "dmnas_no_compile": eager,
-        "speedup_per_iteration": reference["seconds_per_iteration"] / ours["seconds_per_iteration"],
-        "speedup_per_iteration_no_compile": reference["seconds_per_iteration"]
-        / eager["seconds_per_iteration"],
-        "memory_ratio": ours["peak_rss_mib"] / reference["peak_rss_mib"],
+        "floor": floor,
+        "runs": runs,
+        "speedup_vs_reference": {k: ref_s / v["seconds_per_iteration"] for k, v in runs.items()},
+        "times_fp32_floor": {k: v["seconds_per_iteration"] / floor["fp32_floor_s"] for k, v in runs.items()},
+        "times_mixed_floor": {k: v["seconds_per_iteration"] / floor["mixed_floor_s"] for k, v in runs.items()},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "condense_speed.json").write_text(json.dumps(result, indent=2))
     md = [
-        "# DM condensation speed: dmnas vs reference main_DM.py\n",
+        "# DM condensation speed: dmnas vs reference main_DM.py, against this machine's floor\n",
         f"- command: `{result['command']}`",
         f"- machine: {result['machine']}",
         f"- date: {result['date']}",
         f"- settings: {result['settings']}",
-        f"- dmnas run options (defaults for the device): {json.dumps(ours['run_options'], sort_keys=True)}\n",
-        "| | reference | dmnas (--compile on) | ratio | dmnas --compile off | ratio |",
-        "|---|---|---|---|---|---|",
-        f"| seconds / DM iteration (dmnas: median) | {reference['seconds_per_iteration']:.2f} | {ours['seconds_per_iteration']:.2f} | {result['speedup_per_iteration']:.2f}x faster "
-        f"| {eager['seconds_per_iteration']:.2f} | {result['speedup_per_iteration_no_compile']:.2f}x faster |",
-        f"| mean incl. compile/warm-up | | {ours['mean_seconds_per_iteration_incl_warmup']:.2f} | | {eager['mean_seconds_per_iteration_incl_warmup']:.2f} | |",
-        f"| data ready (s) | {reference['data_ready_seconds']:.1f} | {ours['data_ready_seconds']:.2f} (first prepare {ours['data_first_prepare_seconds']:.1f}) | | | |",
-        f"| peak RSS (MiB) | {reference['peak_rss_mib']:.0f} | {ours['peak_rss_mib']:.0f} | {result['memory_ratio']:.2f} | {eager['peak_rss_mib']:.0f} | {eager['peak_rss_mib'] / reference['peak_rss_mib']:.2f} |",
-        f"| whole run wall (s) | {reference['wall_seconds']:.0f} | {ours['wall_seconds']:.0f} | | {eager['wall_seconds']:.0f} | |",
+        f"- floor, measured in this run: GEMM {fp32_rate:.0f} GFLOP/s fp32, {bf16_rate:.0f} GFLOP/s bf16; one iteration is "
+        f"{real_gf:.0f} GFLOP of real forward + {syn_gf:.0f} GFLOP of synthetic forward and backward: fp32 floor "
+        f"{floor['fp32_floor_s']:.2f} s, mixed floor (real branch bf16) {floor['mixed_floor_s']:.2f} s\n",
+        "| run | s / DM iteration (median) | x faster than the reference | x the fp32 floor | x the mixed floor "
+        "| mean incl. compile/warm-up | whole run wall (s) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        md.append(
+            f"| {name} | {r['seconds_per_iteration']:.2f} | {result['speedup_vs_reference'][name]:.2f} "
+            f"| {result['times_fp32_floor'][name]:.2f} | {result['times_mixed_floor'][name]:.2f} "
+            f"| {r.get('mean_seconds_per_iteration_incl_warmup', float('nan')):.2f} | {r['wall_seconds']:.0f} "
+            f"| {r['peak_rss_mib']:.0f} |"
+        )
+    md += [
         "",
         "Reference seconds/iteration: from its own log timestamps (1 s resolution) over the timed iterations. "
-        "dmnas: median of per-iteration wall times recorded in the cache manifest.",
+        "dmnas: median of per-iteration wall times recorded in the cache manifest. The runs go one after "
+        "another in this order, alone on the machine; the last finds the compiled code the one before it left "
+        "in its cache folder (`<cache>/.inductor`).",
     ]
     (RESULTS / "condense_speed.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

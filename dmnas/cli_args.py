@@ -79,7 +79,7 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--precision",
         default=None,
-        choices=["fp32", "tf32", "bf16"],
+        choices=["fp32", "tf32", "bf16", "bf16-real"],
         help=f"default: {defaults.PRECISION['cuda']} on CUDA, {defaults.PRECISION['cpu']} on CPU",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")

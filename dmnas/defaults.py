@@ -36,6 +36,23 @@ DEVICES = ("auto", "cpu", "cuda", "cuda:N")
 EVAL_BATCH = {"cuda": 1024, "cpu": 256}
 
 
+def native_bf16(device: str, cpu_flags: str | None = None) -> bool:
+    """bfloat16 matmuls run natively here: bf16 tensor cores on CUDA, AVX512-BF16 or AMX on an x86
+    CPU (read from /proc/cpuinfo; anything else, or no /proc, counts as not native)."""
+    if kind(device) == "cuda":
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if cpu_flags is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu_flags = next((ln for ln in f if ln.startswith("flags")), "")
+        except OSError:
+            return False
+    flags = set(cpu_flags.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def kind(device: str) -> str:
     """'cuda' or 'cpu': what every device-dependent default is keyed by."""
     return "cuda" if device.startswith("cuda") else "cpu"

@@ -9,6 +9,7 @@ images, and moves the synthetic pixels so that the per-class mean embeddings mat
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import signal
 import threading
@@ -29,7 +30,11 @@ from dmnas.models import ConvNetSpec, build_convnet
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+# fp32; tf32 matmuls (CUDA); bf16 autocast of both branches; bf16-real: the real images' embedding
+# (no gradient, most of the FLOPs) in bfloat16 weights and activations, its class means summed in
+# fp32, the synthetic branch and its gradient in fp32 (benchmarks/results/condense_speed.md).
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16-real")
+REAL_BF16 = "bf16-real"
 INITS = ("real", "noise")
 
 
@@ -197,6 +202,11 @@ def sample_real_batch(
         idx.append(chosen)
         groups.append(torch.full((len(chosen),), c, dtype=torch.long))
     return torch.cat(idx), torch.cat(groups)
+
+
+def bf16_copy(net: nn.Module) -> nn.Module:
+    """The same network in bfloat16 (weights and buffers), for a branch that needs no gradient."""
+    return copy.deepcopy(net).to(torch.bfloat16)
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
@@ -416,8 +426,11 @@ def condense(
             real_groups = real_groups.to(device)
             with _autocast(device, cfg.precision):
                 real = apply_draw(train_x[idx.to(device)], real_groups, draw)
+                real_net = net
+                if cfg.precision == REAL_BF16:  # augmented in fp32, embedded in bf16 (native kernels)
+                    real_net, real = bf16_copy(net), real.to(torch.bfloat16)
                 real_means = real_class_means(
-                    lambda v, n=net: embedder(n, v), real, real_groups, n_classes, chunk
+                    lambda v, n=real_net: embedder(n, v), real, real_groups, n_classes, chunk
                 )
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
             loss = dm_loss(real_means, syn_feats, syn_groups)
