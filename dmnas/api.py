@@ -194,14 +194,14 @@ def search(
     proxy, then (with ``ground_truth=N``) full-data training of an unbiased sample and the proxy's
     top picks, then the report. Options: the ``dmnas search`` flags, and the ``condense`` options
     for the proxy set (``ipc``, ``iterations``, ``dataset``, ``device``, ...)."""
-    from dmnas.nas.proxies import PROXIES
     from dmnas.nas.resume import resume_search
     from dmnas.nas.run import start_search
     from dmnas.reporting.make import report_searches
     from dmnas.nas.space import load_space as _load
 
-    if proxy not in PROXIES:
-        raise DmnasError(f"unknown proxy {proxy!r}; valid: {', '.join(PROXIES)}")
+    from dmnas.proxykinds import proxy_kind
+
+    proxy_kind(proxy)  # an unknown proxy is refused with the valid names
     progress = bool(options.pop("progress", False))  # a condensation progress line on stderr (the CLI's)
     search_opts = {k: v for k, v in options.items() if k in SEARCH_DEFAULTS}
     condense_opts = {k: v for k, v in options.items() if k not in SEARCH_DEFAULTS}

@@ -13,7 +13,6 @@ from pathlib import Path
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn")  # dmnas.data.RAW_LOADERS
 IMAGEFOLDER_PREFIX = "imagefolder:"
-PROXIES = ("full", "dm", "random", "early", "synflow", "naswot")  # training sets, then zero-cost scores
 SCHEDULES = ("step", "cosine")  # dmnas.train.SCHEDULES
 # Images per class of the proxy set: at the same image passes per candidate, IPC 50 trained 40 epochs
 # ranked both shipped tables better than IPC 10 trained 200 (benchmarks/results/proxy_ablation*.md);

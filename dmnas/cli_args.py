@@ -151,7 +151,8 @@ def add_ui_host(p: argparse._ActionsContainer) -> None:
 
 def add_search_args(p: argparse.ArgumentParser) -> None:
     from dmnas.nas.config import CONFIRM, FULL_RECIPE, PROXY_EPOCHS
-    from dmnas.catalog import PROXIES, available_spaces
+    from dmnas.catalog import available_spaces
+    from dmnas.proxykinds import proxy_names
     from dmnas.nas.tuners import TUNERS
 
     p.description = (
@@ -166,7 +167,7 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--proxy",
         default="dm",
-        choices=PROXIES,
+        choices=proxy_names(),
         help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
         "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
     )

@@ -17,12 +17,18 @@ def test_the_catalog_lists_what_the_registries_hold() -> None:
     from dmnas.condensation.dm import DEFAULT_IPC
     from dmnas.data import RAW_LOADERS, dataset_names
     from dmnas.groundtruth.tables import table_names
-    from dmnas.nas.proxies import PROXIES
+    from dmnas.nas.proxies import TRAINING_SETS
+    from dmnas.nas.zero_cost import ZERO_COST
+    from dmnas.proxykinds import PROXY_KINDS
     from dmnas.nas.space import available_spaces
     from dmnas.train import SCHEDULES
 
     assert list(catalog.DATASETS) == RAW_LOADERS.names() and catalog.dataset_names() == dataset_names()
-    assert catalog.PROXIES == PROXIES and list(catalog.SCHEDULES) == SCHEDULES.names()
+    # every registered proxy has what scores it: a training set or a zero-cost score, by its kind
+    for name in PROXY_KINDS:
+        assert name in (TRAINING_SETS if PROXY_KINDS.get(name).trains else ZERO_COST), name
+    assert sorted(PROXY_KINDS) == sorted([*TRAINING_SETS, *ZERO_COST])
+    assert list(catalog.SCHEDULES) == SCHEDULES.names()
     assert catalog.DEFAULT_IPC == DEFAULT_IPC and parse_strategy(DEFAULT_STRATEGY)
     assert catalog.available_spaces() == available_spaces() and "convnet_tiny" in catalog.available_spaces()
     assert catalog.table_names() == table_names() and catalog.DEFAULT_TABLE in table_names()

@@ -275,4 +275,6 @@ def test_report_without_unbiased_sample_says_so() -> None:
     rows = build_rows(proxies, truth, 3)
     assert rows[0].estimate is None and rows[0].confirm.winner == "a"
     md = make_report(proxies, truth, 3).to_markdown()
-    assert "Noise ceiling: n/a" in md and "| dm | 0 | n/a" in md
+    # no table of n/a: the pick, what is known, and the next step (issue: a page of n/a)
+    assert "**Pick: `a`**" in md and "known for 1 of these architectures" in md and "| dm | 0 | n/a" not in md
+    assert "--ground-truth" in md and "## Confirmation" in md

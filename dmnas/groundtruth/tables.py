@@ -16,6 +16,7 @@ from dmnas.catalog import DEFAULT_TABLE, TABLES_DIR, table_names  # noqa: F401  
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
 from dmnas.groundtruth.truth import GroundTruth
+from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe
 
 # A full-data search is an unbiased sample only if its tuner chose without looking at scores.
@@ -98,7 +99,7 @@ def ground_truth_for(
             sources[f"search {meta['id']} sample"] = len(planned)
             unbiased |= planned
         tuner = meta.get("tuner", "grid")
-        if meta["proxy"] == "full" and tuner in UNBIASED_TUNERS and TrainRecipe(**meta["full_recipe"]) == full_recipe:
+        if proxy_kind(meta["proxy"]).full_data and tuner in UNBIASED_TUNERS and TrainRecipe(**meta["full_recipe"]) == full_recipe:
             census = known & {t["record"]["arch"] for t in results["trials"] if t["record"]}
             drawn = "every architecture" if tuner == "grid" else "uniform draws"
             sources[f"search {meta['id']} ({drawn})"] = len(census)

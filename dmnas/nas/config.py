@@ -13,6 +13,7 @@ import yaml
 from dmnas.defaults import FULL_EPOCHS, kind
 from dmnas.errors import DmnasError
 from dmnas.fieldcheck import check_field_types
+from dmnas.proxykinds import budgeted_names, proxy_kind
 from dmnas.recipe import TrainRecipe
 
 # 40 epochs on IPC 50 x 10 classes = 20 000 image passes per candidate, as 200 epochs on IPC 10 were;
@@ -22,7 +23,6 @@ PROXY_EPOCHS = 40
 FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")
 CONFIRM = 3
 TRAINING_SERVICES = ("local", "remote")  # NNI's: this machine, or other machines over SSH
-BUDGETED_PROXIES = ("dm", "random")  # proxies trained for --epochs on a small set: a budget is their epochs
 UI_HOST = "127.0.0.1"  # the web UI and NNI's REST API answer only on this machine unless --ui-host says otherwise
 # NNI's own clients (dmnas's calls, the trials, the tuner) reach the manager at localhost, so it can
 # listen on the loopback address or on every interface, not on one other address alone.
@@ -184,8 +184,8 @@ class SearchConfig:
                 f"{'is' if len(missing) == 1 else 'are'} not installed: "
                 f"pip install {' '.join(missing)} (or dmnas[{self.tuner}])"
             )
-        if tuner.budgeted and self.proxy not in BUDGETED_PROXIES:
+        if tuner.budgeted and not proxy_kind(self.proxy).budgeted:
             raise DmnasError(
                 f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
-                f"{' or '.join(BUDGETED_PROXIES)}, not {self.proxy}"
+                f"{' or '.join(budgeted_names())}, not {self.proxy}"
             )

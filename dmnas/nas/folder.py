@@ -107,6 +107,12 @@ def save_outcome(folder: Path, outcome: Any, prior: list[dict[str, Any]] = ()) -
     return summary
 
 
+def is_full_data(proxy: str | None) -> bool:
+    from dmnas.proxykinds import PROXY_KINDS
+
+    return proxy in PROXY_KINDS and PROXY_KINDS.get(proxy).full_data
+
+
 def adopt_records(folder: Path, outcome: Any, gt_store: GroundTruthStore, fingerprint: str, recipe: TrainRecipe) -> None:
     """Keep here what trials on other machines recorded there (from their final reports to NNI):
     the trial record, and full-data results in the ground-truth store, one per seed. Local trials
@@ -116,7 +122,7 @@ def adopt_records(folder: Path, outcome: Any, gt_store: GroundTruthStore, finger
         path = folder / "trials" / f"{rec['arch']}__{t.trial_id}.json"
         if not path.exists():
             write_json_atomic(path, rec)
-        if rec.get("proxy") != "full":
+        if not is_full_data(rec.get("proxy")):
             continue
         seeds, accs = rec.get("seeds", [rec.get("seed")]), rec.get("seed_scores", [rec["val_acc"]])
         for seed, acc in zip(seeds, accs, strict=True):

@@ -25,6 +25,7 @@ from dmnas.registry import Registry
 from dmnas.nas.context import TrialContext, trial_data_dir, trial_device, trial_threads
 from dmnas.nas.params import BUDGET_KEY, budget_epochs, spec_from_params
 from dmnas.nas.zero_cost import ZERO_COST, rankable
+from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe, accuracy, train_model
 
 PEEK_IMAGES = 1000  # validation images behind each intermediate result
@@ -60,7 +61,6 @@ def _early(ctx: TrialContext, data: Dataset) -> tuple[torch.Tensor, torch.Tensor
     return data.train_x[pick], data.train_y[pick]
 
 
-PROXIES = (*TRAINING_SETS.names(), *ZERO_COST.names())
 
 
 def zero_cost_batch(data: Dataset, n: int, seed: int) -> torch.Tensor:
@@ -180,7 +180,7 @@ def prepare(ctx: TrialContext) -> Prepared:
         )
     timings = {"data_load": time.perf_counter() - t0}
     x = y = None
-    if ctx.proxy not in ZERO_COST:
+    if proxy_kind(ctx.proxy).trains:
         t0 = time.perf_counter()
         x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
         timings["training_set"] = time.perf_counter() - t0
@@ -208,7 +208,8 @@ def run_trial(
     timings = dict(prepared.timings) if fresh else {"data_load": 0.0, "training_set": 0.0}
     first = ctx.seed if job_seed is None else job_seed
     seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
-    if ctx.proxy in ZERO_COST:
+    kind = proxy_kind(ctx.proxy)
+    if not kind.trains:
         runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
         accs = {}
     else:
@@ -228,7 +229,7 @@ def run_trial(
                 device,
                 report if i == 0 else (lambda acc: None),
                 ctx.reports,
-                test=ctx.proxy == "full" or ctx.test_split,
+                test=kind.full_data or ctx.test_split,
                 every_epoch=every_epoch,
             )
             for i, s in enumerate(seeds)
@@ -253,12 +254,12 @@ def run_trial(
         "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
         "proxy": ctx.proxy,
         "trial_id": trial_id,
-        "budget_epochs": None if budget is None or ctx.proxy in ZERO_COST else recipe.epochs,
+        "budget_epochs": None if budget is None or not kind.trains else recipe.epochs,
         # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
         "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
     }
     write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
-    if ctx.proxy == "full":
+    if kind.full_data:  # full-data results are ground truth: every later search reuses them
         store = GroundTruthStore(Path(ctx.ground_truth_dir))
         for r in runs:
             store.put(

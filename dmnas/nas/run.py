@@ -26,6 +26,7 @@ from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
 from dmnas.nas.config import SearchConfig
 from dmnas.nas.status import SearchProgress
+from dmnas.proxykinds import proxy_kind
 from dmnas.nas.folder import (
     GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome, search_dir,
 )
@@ -111,7 +112,6 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     from dmnas.nas.manager import claim_port
     from dmnas.nas.space import check_fits, load_space
     from dmnas.nas.tuners import TUNERS, capped_trials, hyperband_iteration_trials
-    from dmnas.nas.zero_cost import ZERO_COST
 
     # Everything that can be checked before NNI starts, cheapest first.
     space = load_space(cfg.space)
@@ -131,7 +131,8 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     )
     workdir = cfg.workdir
     check_writable(workdir, "--workdir")
-    if cfg.proxy == "dm":
+    kind = proxy_kind(cfg.proxy)
+    if kind.needs_dm_set:
         check_writable(job.cache().root, "the proxy-set cache (--cache-dir)")
     data = load_dataset(job.data, job.data_root)
     check_fits(space, data.image_shape)
@@ -146,7 +147,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
     warn_open_ui(cfg.ui_host, port.port)
     entry_key, cache_dir, ipc, moved = None, None, job.condense.ipc, None
-    if cfg.proxy == "dm":  # condensing may take minutes: only once everything else checked out
+    if kind.needs_dm_set:  # condensing may take minutes: only once everything else checked out
         _, proxy = obtain_proxy(job, data)
         entry_key, cache_dir, moved = proxy.key, str(job.cache().root), proxy.movement
         log.info("proxy set: %s (%s) %s", entry_key, "cache hit" if proxy.cache_hit else "condensed now", proxy.path)
@@ -154,7 +155,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
     early_images = proxy_recipe.epochs * ipc * data.num_classes
-    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1)}.get(cfg.proxy, proxy_recipe)
+    trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1), "proxy": proxy_recipe}[kind.recipe]
 
     search_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
     folder = search_dir(workdir, search_id)
@@ -180,7 +181,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         cache_dir=cache_dir,
         ipc=ipc,
         threads=0 if use_gpu else for_device("cpu").trial_threads(cfg.concurrency),
-        seeds=cfg.full_seeds if cfg.proxy == "full" else cfg.proxy_seeds,
+        seeds=cfg.full_seeds if kind.full_data else cfg.proxy_seeds,
         early_images=early_images,
         test_split=cfg.test_split,
     )
@@ -207,7 +208,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "ipc": ipc,
         "proxy_recipe": proxy_recipe.to_dict(),
         "full_recipe": full_recipe.to_dict(),
-        "trial_recipe": None if cfg.proxy in ZERO_COST else trial_recipe.to_dict(),
+        "trial_recipe": trial_recipe.to_dict() if kind.trains else None,
         "early_images": early_images,
         "proxy_seeds": ctx.seeds,
         "full_seeds": cfg.full_seeds,
@@ -277,7 +278,7 @@ def run_phases(
         # Called while the last experiment's web UI is still up, so --keep-ui shows a finished report.
         on_finished(search_id)
 
-    need_gt = cfg.ground_truth is not None and ctx.proxy != "full"
+    need_gt = cfg.ground_truth is not None and not proxy_kind(ctx.proxy).full_data
     try:
         if size:
             run_experiment(  # its outcome reaches results.json through on_done

@@ -199,6 +199,8 @@ def markdown(
     if not any(r.estimate for r in rows) and max((r.top_n for r in rows), default=0) < MIN_TOP_N:
         # no ground truth to read any proxy against: say so once, with the next step
         lines += next_step_lines([r.scores for r in rows], truth, full_epochs, train_rate, 2, *image_geometry)
+        if any(r.confirm.k for r in rows):
+            lines += confirmation_lines(rows, confirm_k)
         return "\n".join(lines) + "\n"
     lines += [*header(truth, ceiling, ceilings), ""]
     lines += [
@@ -279,7 +281,11 @@ def paired_and_confirmation(paired: list[PairedDelta], rows: list[Row], confirm_
             lines.append(
                 f"| {d.a} | {d.b} | {d.measure} | {d.n} | {_f(d.delta)} {_ci(d.ci95)} | {_f(d.p_a_beats_b)} |"
             )
-    lines += [
+    return lines + confirmation_lines(rows, confirm_k)
+
+
+def confirmation_lines(rows: list[Row], confirm_k: int) -> list[str]:
+    lines = [
         "",
         f"## Confirmation: each proxy's top-{confirm_k} on full data",
         "",

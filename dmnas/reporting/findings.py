@@ -162,11 +162,14 @@ def next_step_lines(
 ) -> list[str]:
     """No ground truth for this space and recipe: the command that adds it to each search, its price
     and what interval it buys."""
-    lines = [
-        f"No full-data results match this space and recipe ({truth.recipe}, key {truth.recipe_key}), so how well "
-        "this ranking agrees with full training is unknown. To measure it:",
-        "",
-    ]
+    known = len(set(truth.mean) & set().union(*(p.scores for p in proxies)))
+    what = (
+        f"Full-data results ({truth.recipe}, key {truth.recipe_key}) are known for {known} of these architectures, "
+        "but not for an unbiased sample of them (confirmation picks only)"
+        if known
+        else f"No full-data results match this space and recipe ({truth.recipe}, key {truth.recipe_key})"
+    )
+    lines = [f"{what}, so how well this ranking agrees with full training is unknown. To measure it:", ""]
     for p in proxies:
         size = max(p.space_size, len(p.scores))
         n = min(recommended_n(ASSUMED_RHO, size), size)

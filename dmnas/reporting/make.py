@@ -15,21 +15,14 @@ from dmnas.reporting.report import Report, make_report, write_report
 from dmnas.reporting.types import ProxyScores
 from dmnas.nas.config import CONFIRM
 from dmnas.nas.folder import load_search, proxy_scores
+from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
 
 
 def proxy_label(meta: dict[str, Any]) -> str:
-    proxy, seeds = meta["proxy"], meta.get("proxy_seeds", 1)
-    recipe = meta.get("trial_recipe") or {}
-    detail = {
-        "full": f"{recipe.get('epochs')}ep",
-        "early": f"{meta.get('early_images')} img passes",
-        "dm": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
-        "random": f"ipc{meta['ipc']} {recipe.get('epochs')}ep",
-    }.get(proxy, "at init")
-    return f"{proxy} {detail}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
+    return proxy_kind(meta["proxy"]).label(meta)
 
 
 def space_architectures(space: str) -> frozenset[str]:
@@ -146,5 +139,5 @@ def movement_notes(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdir:
     return [
         f"Proxy set {meta['entry_key']} of search {meta['id']}: {movement_note(set_movement(meta, workdir))}."
         for meta, _ in loaded
-        if meta.get("proxy") == "dm" and meta.get("entry_key")
+        if proxy_kind(meta["proxy"]).needs_dm_set and meta.get("entry_key")
     ]

@@ -1,0 +1,67 @@
+"""What each proxy *is*, as one registered object: the properties the search, the trials, the ground
+truth and the report read, instead of comparing its name as a string in each of them.
+
+Light (no torch), so the CLI's ``--help`` lists the registered proxies at once. What a training
+proxy trains on lives in :data:`dmnas.nas.proxies.TRAINING_SETS`, a zero-cost score in
+:data:`dmnas.nas.zero_cost.ZERO_COST`; both are keyed by the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dmnas.registry import Registry
+
+Detail = Callable[[dict[str, Any]], str]  # search.json -> the budget part of a report label
+
+
+@dataclass(frozen=True)
+class ProxyKind:
+    name: str
+    trains: bool  # trains each candidate (False: a score of the network at initialisation)
+    needs_dm_set: bool = False  # a DM proxy set is condensed (or taken from the cache) first
+    budgeted: bool = False  # trained for --epochs on a small set: a multi-fidelity tuner's budget
+    recipe: str = "proxy"  # which recipe a trial trains with: "proxy" (--epochs), "full", "early"
+    full_data: bool = False  # its scores are full-data results: they are ground truth, not a proxy
+    detail: Detail = lambda meta: "at init"
+
+    def label(self, meta: dict[str, Any]) -> str:
+        """How a report names one search with this proxy, e.g. ``dm ipc50 40ep x2 seeds (ab12cd34)``."""
+        seeds = meta.get("proxy_seeds", 1)
+        return f"{self.name} {self.detail(meta)}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
+
+
+PROXY_KINDS: Registry[ProxyKind] = Registry("proxy")
+
+
+def _epochs(meta: dict[str, Any]) -> object:
+    return (meta.get("trial_recipe") or {}).get("epochs")
+
+
+def _small_set(meta: dict[str, Any]) -> str:
+    return f"ipc{meta['ipc']} {_epochs(meta)}ep"
+
+
+for _kind in (
+    ProxyKind("full", trains=True, recipe="full", full_data=True, detail=lambda m: f"{_epochs(m)}ep"),
+    ProxyKind("dm", trains=True, needs_dm_set=True, budgeted=True, detail=_small_set),
+    ProxyKind("random", trains=True, budgeted=True, detail=_small_set),
+    ProxyKind("early", trains=True, recipe="early", detail=lambda m: f"{m.get('early_images')} img passes"),
+    ProxyKind("synflow", trains=False),
+    ProxyKind("naswot", trains=False),
+):
+    PROXY_KINDS.add(_kind.name, _kind)
+
+
+def proxy_kind(name: str) -> ProxyKind:
+    """The registered proxy ``name`` (DmnasError listing the valid ones otherwise)."""
+    return PROXY_KINDS.get(name)
+
+
+def proxy_names() -> list[str]:
+    return PROXY_KINDS.names()
+
+
+def budgeted_names() -> list[str]:
+    return [n for n in PROXY_KINDS if PROXY_KINDS.get(n).budgeted]
