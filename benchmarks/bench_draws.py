@@ -150,12 +150,12 @@ def score(method: Method, draw: int, arch: str, data: Any, cache: Cache, key: st
     return rec
 
 
-def run(methods: list[Method], draws: int, archs: list[str], cache: Cache, work: Path) -> None:
+def run(methods: list[Method], draws: list[int], archs: list[str], cache: Cache, work: Path) -> None:
     import torch
 
     torch.set_num_threads(1)
     data = load_dataset(DATA)
-    for draw in range(draws):
+    for draw in draws:
         keys = {m.name: dm_key(m, draw, data, cache) if m.proxy == "dm" else None for m in methods}
         for arch, method in itertools.product(archs, methods):  # interleaved: same load for every method
             path = record_path(work, method, draw, arch)
@@ -259,13 +259,15 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files")
     ap.add_argument("--work", type=Path, default=WORK, help="folder of the per-score records (resumable)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--only-draws", type=int, nargs="+", default=None,
+                    help="score only these draws (a second process can take a later draw; the report reads all)")  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     command = "python benchmarks/" + " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
     archs = (args.arch_names or top_archs())[: args.archs or None]
     methods = [METHODS[m] for m in args.methods]
     if not args.report_only:
-        run(methods, args.draws, archs, Cache(args.cache_dir), args.work)
+        run(methods, args.only_draws or list(range(args.draws)), archs, Cache(args.cache_dir), args.work)
     res = report(methods, args.draws, archs, command, args.samples, args.work)
     write_json_atomic(args.results / f"{args.out}.json", res)
     (args.results / f"{args.out}.md").write_text(markdown(res))
