@@ -1,4 +1,4 @@
-"""The GPU check (run through ``benchmarks/gpu_check.sh``): one script, under 8 minutes on one GPU.
+"""The GPU check (run through ``benchmarks/gpu_check.sh``): one script, under 10 minutes on one GPU.
 
 Measures, side by side in one run on the same GPU:
 

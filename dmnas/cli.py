@@ -35,7 +35,6 @@ log = logging.getLogger("dmnas")
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-EVAL_KEYS = ("eval_runs", "eval_epochs", "eval_arch", "eval_seed")
 
 
 def condense_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dmnas.proxykinds import budgeted_names, proxy_kind
 from dmnas.recipe import TrainRecipe
 
 # 40 epochs on IPC 50 x 10 classes = 20 000 image passes per candidate, as 200 epochs on IPC 10 were;
-# see DEFAULT_IPC in dmnas/condensation/dm.py for why the images per class changed rather than the passes.
+# see DEFAULT_IPC in dmnas/catalog.py for why the images per class changed rather than the passes.
 PROXY_EPOCHS = 40
 # The full-data recipe of the shipped tables; its epochs per device come from dmnas.defaults.
 FULL_RECIPE = TrainRecipe(epochs=FULL_EPOCHS["cpu"], schedule="cosine", strategy="none")

@@ -215,7 +215,7 @@ def run_trial(
     else:
         x, y = prepared.x, prepared.y
         recipe = TrainRecipe(**ctx.recipe)
-        if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see experiment.TUNERS)
+        if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see dmnas.nas.tuners.TUNERS)
             recipe = replace(recipe, epochs=budget_epochs(budget, recipe.epochs))
         # Intermediate results only from the first seed: NNI plots one curve per trial.
         runs = [

@@ -41,7 +41,8 @@ WORKER_MODULE = "dmnas.nas.worker"
 
 # In worker mode NNI runs one trial more than there are workers per slot: it waits at its worker's
 # lock and starts the moment the previous trial's result is in, so NNI's own launch and collection
-# of a trial process (about 2 s, benchmarks/results/trial_overhead.md) overlaps training.
+# of a trial process (3.85 s per trial in process mode, 0.65 s in worker mode:
+# benchmarks/results/trial_overhead.md) overlaps training.
 WAITING_PER_WORKER = 1
 
 
