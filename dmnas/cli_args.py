@@ -70,6 +70,13 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-img", type=float, default=1.0, help="SGD learning rate on the synthetic pixels (momentum 0.5)")
     g.add_argument("--embed-arch", default=None, help="embedding ConvNet (default d3_w128_relu_instancenorm_avgpooling)")
     g.add_argument(
+        "--match",
+        default="mean",
+        choices=["mean", "mean_var", "mmd"],
+        help="what of each class's embeddings is matched: the mean (DM), mean and per-dimension variance, "
+        "or a Gaussian-kernel MMD (M3D); not yet scored on the tables (docs/condensation.md)",
+    )
+    g.add_argument(
         "--embed-pool",
         default=None,
         metavar="ARCHS",

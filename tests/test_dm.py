@@ -195,3 +195,43 @@ def test_native_bf16_is_detected_from_the_cpu_flags() -> None:
     assert native_bf16("cpu", "flags : fpu sse2 avx512f avx512_bf16 avx512_vnni")
     assert native_bf16("cpu", "flags : fpu amx_bf16 amx_tile")
     assert not native_bf16("cpu", "flags : fpu sse2 avx2 fma")
+
+
+def _float64_problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    real_groups = torch.arange(3).repeat_interleave(4)
+    syn = torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    return real, real_groups, syn, torch.arange(3).repeat_interleave(2)
+
+
+def test_finite_difference_gradient_of_mean_var_and_mmd_losses() -> None:
+    from dmnas.condensation.dm import median_bandwidth, mean_var_loss, mmd_loss
+
+    real, rg, syn, sg = _float64_problem()
+    means, sq = segment_mean(real, rg, 3), segment_mean(real * real, rg, 3)
+    assert torch.autograd.gradcheck(lambda s: mean_var_loss(means, sq, s, sg), (syn,))
+    h = median_bandwidth(real)
+    assert torch.autograd.gradcheck(lambda s: mmd_loss(real, rg, s, sg, 3, h), (syn,))
+
+
+def test_matching_losses_vanish_only_when_distributions_agree() -> None:
+    from dmnas.condensation.dm import median_bandwidth, mean_var_loss, mmd_loss
+
+    real, rg, _, _ = _float64_problem()
+    means, sq = segment_mean(real, rg, 3), segment_mean(real * real, rg, 3)
+    assert mean_var_loss(means, sq, real, rg) == pytest.approx(0.0, abs=1e-12)
+    assert mmd_loss(real, rg, real, rg, 3, median_bandwidth(real)) == pytest.approx(0.0, abs=1e-12)
+    # same means, other spread: DM's loss is blind to it, the second moment is not
+    centred = real - segment_mean(real, rg, 3)[rg]
+    wider = segment_mean(real, rg, 3)[rg] + 2 * centred
+    assert dm_loss(means, wider, rg) == pytest.approx(0.0, abs=1e-12)
+    assert mean_var_loss(means, sq, wider, rg) > 0.1
+    assert mmd_loss(real, rg, wider, rg, 3, median_bandwidth(real)) > 0.01
+
+
+@pytest.mark.parametrize("match", ["mean_var", "mmd"])
+def test_condense_with_other_matches_moves_images_and_keeps_default_keys(tiny_data, match: str) -> None:  # noqa: ANN001
+    state = condense(tiny_data, replace(TINY, match=match, iterations=3))
+    assert torch.isfinite(state.images).all() and len(state.losses) == 3
+    assert "match" not in TINY.to_dict() and replace(TINY, match=match).to_dict()["match"] == match

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "tf32", "bf16", "bf16-real")
 REAL_BF16 = "bf16-real"
 INITS = ("real", "noise")
+# What of the class-wise embedding distributions is matched: the mean (DM); the mean and the
+# per-dimension variance (the diagonal of the covariance: a second moment at O(D) cost); or a
+# Gaussian-kernel MMD between the real and synthetic embeddings of each class (M3D, AAAI 2024).
+MATCHES = ("mean", "mean_var", "mmd")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class CondenseConfig:
     # al., CVPR 2023) matches under varied networks instead. Whether that ranks better here is
     # measured in benchmarks/results/proxy_ablation.md.
     embed_pool: tuple[ConvNetSpec, ...] = ()
+    match: str = "mean"  # a name in MATCHES
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -76,11 +81,15 @@ class CondenseConfig:
         if self.precision not in PRECISIONS:
             raise DmnasError(f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         parse_strategy(self.strategy)
+        if self.match not in MATCHES:
+            raise DmnasError(f"unknown --match {self.match!r}; valid: {', '.join(MATCHES)}")
         if len(self.embed_pool) == 1:
             raise DmnasError("an embedding pool needs >= 2 architectures (one is just --embed-arch)")
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
+        if self.match == "mean":  # added later: omitted at its default so that earlier keys stay valid
+            del d["match"]
         if not self.embed_pool:
             # Added later: omitted at its default so that every earlier cache key stays valid.
             del d["embed_pool"]
@@ -158,6 +167,48 @@ def dm_loss(real_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: to
     """
     syn_means = segment_mean(syn_features, syn_groups, real_means.shape[0])
     return ((real_means - syn_means) ** 2).sum()
+
+
+def mean_var_loss(
+    real_means: torch.Tensor, real_sq_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: torch.Tensor
+) -> torch.Tensor:
+    """DM's mean term plus the squared distance between the per-dimension variances of each class
+    (``real_sq_means``: (C, D) class means of the squared real embeddings, constants)."""
+    n = real_means.shape[0]
+    syn_means = segment_mean(syn_features, syn_groups, n)
+    syn_var = segment_mean(syn_features * syn_features, syn_groups, n) - syn_means**2
+    real_var = real_sq_means - real_means**2
+    return ((real_means - syn_means) ** 2).sum() + ((real_var - syn_var) ** 2).sum()
+
+
+def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))
+
+
+def median_bandwidth(real_features: torch.Tensor) -> torch.Tensor:
+    """The median pairwise distance of the real embeddings (the usual MMD heuristic), a constant."""
+    with torch.no_grad():
+        d = torch.cdist(real_features, real_features)
+        return d[d > 0].median().clamp_min(1e-6) if (d > 0).any() else torch.ones((), dtype=real_features.dtype)
+
+
+def mmd_loss(
+    real_features: torch.Tensor,
+    real_groups: torch.Tensor,
+    syn_features: torch.Tensor,
+    syn_groups: torch.Tensor,
+    n_classes: int,
+    bandwidth: torch.Tensor,
+) -> torch.Tensor:
+    """Sum over classes of the squared Gaussian-kernel MMD between the real and synthetic embeddings
+    of the class (biased estimate: mean kernel values, the real-real term a constant)."""
+    total = syn_features.new_zeros(())
+    for c in range(n_classes):
+        r, s = real_features[real_groups == c], syn_features[syn_groups == c]
+        with torch.no_grad():
+            k_rr = gaussian_kernel(r, r, bandwidth).mean()
+        total = total + k_rr - 2 * gaussian_kernel(r, s, bandwidth).mean() + gaussian_kernel(s, s, bandwidth).mean()
+    return total
 
 
 def segment_sum(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
@@ -249,6 +300,15 @@ def real_class_means(
             for start in range(0, len(images), chunk)
         )
         return divide_by_counts(sums, groups)
+
+
+def real_features(embed: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Embeddings of (already augmented) real images in fp32, without an autograd graph, in chunks of
+    ``chunk`` images (0: one batch): for the losses that need more than the class means."""
+    with torch.no_grad():
+        if chunk <= 0 or chunk >= len(images):
+            return embed(images).float()
+        return torch.cat([embed(images[s : s + chunk]).float() for s in range(0, len(images), chunk)])
 
 
 def reference_scale(
@@ -429,12 +489,22 @@ def condense(
                 real_net = net
                 if cfg.precision == REAL_BF16:  # augmented in fp32, embedded in bf16 (native kernels)
                     real_net, real = bf16_copy(net), real.to(torch.bfloat16)
-                real_means = real_class_means(
-                    lambda v, n=real_net: embedder(n, v), real, real_groups, n_classes, chunk
-                )
+                if cfg.match == "mean":
+                    real_means = real_class_means(
+                        lambda v, n=real_net: embedder(n, v), real, real_groups, n_classes, chunk
+                    )
+                else:
+                    real_feats = real_features(lambda v, n=real_net: embedder(n, v), real, chunk)
+                    real_means = segment_mean(real_feats, real_groups, n_classes)
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
-            loss = dm_loss(real_means, syn_feats, syn_groups)
-            if cfg.embed_pool:
+            if cfg.match == "mean":
+                loss = dm_loss(real_means, syn_feats, syn_groups)
+            elif cfg.match == "mean_var":
+                real_sq = segment_mean(real_feats * real_feats, real_groups, n_classes)
+                loss = mean_var_loss(real_means, real_sq, syn_feats, syn_groups)
+            else:
+                loss = mmd_loss(real_feats, real_groups, syn_feats, syn_groups, n_classes, median_bandwidth(real_feats))
+            if cfg.embed_pool and cfg.match != "mmd":  # the kernel's median bandwidth is already scale-free
                 loss = loss * (ref_scale / real_means.pow(2).sum().clamp_min(1e-12))
             opt.zero_grad(set_to_none=True)
             loss.backward()

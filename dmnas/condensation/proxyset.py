@@ -80,6 +80,7 @@ def proxy_job(
     lr_img: float = 1.0,
     embed_arch: str | None = None,
     embed_pool: str | None = None,
+    match: str = "mean",
     precision: str | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -106,6 +107,7 @@ def proxy_job(
         strategy=strategy if strategy is not None else default_strategy(dataset),
         embed=parse_arch(embed_arch) if embed_arch else ConvNetSpec(),
         embed_pool=parse_pool(embed_pool),
+        match=match,
         precision=precision or d.precision,
         seed=seed,
     )
