@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dmnas.groundtruth.sampling import top_k
+from dmnas.groundtruth.sampling import proxy_order, top_k
 from dmnas.reporting.stats import (
     Ceiling,
     PairedDelta,
@@ -192,7 +192,21 @@ def markdown(
 ) -> str:
     from dmnas.reporting.findings import found_lines, next_step_lines
 
-    lines = ["# dmnas proxy ranking report", "", "## What the search found", ""]
+    lines = [
+        "# dmnas proxy ranking report",
+        "",
+        "## What the search found",
+        "",
+        "| proxy | scored | failed | s per arch | total s | pick |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pick = proxy_order(r.scores.scores)[0] if r.scores.scores else "none"
+        lines.append(
+            f"| {r.scores.label} | {len(r.scores.scores)} | {r.scores.failed} | {r.seconds_per_arch:.2f} "
+            f"| {r.total_seconds:.0f} | `{pick}` |"
+        )
+    lines.append("")
     for r in rows:
         lines += found_lines(r.scores, truth)
     lines += [*notes, "", "## Agreement with full-data training", ""]
