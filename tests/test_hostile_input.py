@@ -394,10 +394,12 @@ def test_sigkill_of_a_search_leaves_no_manager_and_no_worker(nni_env: dict[str, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     t0 = time.time()
-    while time.time() - t0 < 10 and (processes_mentioning(str(work)) or any(map(is_nni_manager, managers))):
+    while time.time() - t0 < 10 and (processes_mentioning(str(work)) or any(map(is_nni_manager, managers))
+                                     or processes_mentioning("dmnas.nas.nni_guard")):  # fmt: skip
         time.sleep(0.5)
     assert not processes_mentioning(str(work)), processes_mentioning(str(work))
     assert not [p for p in managers if is_nni_manager(p)], "NNI's manager outlived its owner"
+    assert not processes_mentioning("dmnas.nas.nni_guard"), "NNI's tuner outlived its manager"
     # the killed experiment reopens read-only, or says in one line why not; never a traceback
     view = subprocess.Popen([sys.executable, "-m", "dmnas", "view", search, "--port", "18751"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -418,3 +420,17 @@ def wait_for_line(proc: subprocess.Popen[str], needles: tuple[str, ...], seconds
         if any(n in line for n in needles) or time.time() > deadline:
             break
     return seen
+
+
+def test_the_tuner_guard_exits_when_its_manager_is_gone(tmp_path: Path) -> None:
+    """A manager killed outright must not leave NNI's tuner answering the next experiment on its port."""
+    manager = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a stand-in for NNI's tuner that would otherwise run for a minute
+    code = ("import threading, time; from dmnas.nas.nni_guard import watch; "
+            f"threading.Thread(target=watch, args=({manager.pid},), daemon=True).start(); time.sleep(60)")  # fmt: skip
+    tuner = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(1.0)
+    assert tuner.poll() is None  # alive while its manager is
+    manager.kill()
+    manager.wait()
+    assert tuner.wait(timeout=10) == 0

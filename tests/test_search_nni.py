@@ -421,7 +421,8 @@ def test_a_killed_search_resumes_without_training_again(nni_env: dict[str, str],
     assert f"{len(before)} of 4 architectures already scored" in resumed.stdout
     results = json.loads((work / "searches" / exp_id / "results.json").read_text())
     archs = [t["record"]["arch"] for t in results["trials"] if t["record"]]
-    assert sorted(archs) == sorted(s.name for s in load_space("convnet_tiny").specs())  # each exactly once
+    expected = sorted(s.name for s in load_space("convnet_tiny").specs())
+    assert sorted(archs) == expected, resumed.stdout + resumed.stderr  # each exactly once
     assert results["resumed_from_records"] == len(before)
     for name, text in before.items():  # recorded before the kill: kept, not trained again
         assert (trials / name).read_text() == text
