@@ -255,9 +255,32 @@ def sample_real_batch(
     return torch.cat(idx), torch.cat(groups)
 
 
+class FastInstanceNorm(nn.Module):
+    """``GroupNorm(C, C)`` (the family's instancenorm) computed by ``F.instance_norm``: the same
+    function, but PyTorch's CPU group-norm kernel runs bfloat16 channels-last input about 20x slower
+    than its instance-norm kernel (23 vs 1 ms on 16x128x28x28, measured on the 2-core AVX512-BF16
+    VM), which made the bf16 real branch slower than fp32."""
+
+    def __init__(self, norm: nn.GroupNorm) -> None:
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        # instance_norm answers in NCHW; the pooling and convolution after it are fast on channels-last
+        # input only (bf16 avg_pool2d: 0.1 ms channels-last vs 1.6 ms NCHW on 16x128x28x28)
+        return y.contiguous(memory_format=torch.channels_last) if x.is_contiguous(memory_format=torch.channels_last) else y
+
+
 def bf16_copy(net: nn.Module) -> nn.Module:
-    """The same network in bfloat16 (weights and buffers), for a branch that needs no gradient."""
-    return copy.deepcopy(net).to(torch.bfloat16)
+    """The same network in bfloat16 (weights and buffers), for a branch that needs no gradient; its
+    instance norms run on the fast kernel (:class:`FastInstanceNorm`)."""
+    out = copy.deepcopy(net).to(torch.bfloat16)
+    for name, module in list(out.named_modules()):
+        if isinstance(module, nn.GroupNorm) and module.num_groups == module.num_channels and module.affine:
+            parent = out.get_submodule(name.rpartition(".")[0]) if "." in name else out
+            setattr(parent, name.rpartition(".")[2], FastInstanceNorm(module))
+    return out
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
