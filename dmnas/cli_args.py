@@ -87,7 +87,9 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "--precision",
         default=None,
         choices=["fp32", "tf32", "bf16", "bf16-real"],
-        help=f"default: {defaults.PRECISION['cuda']} on CUDA, {defaults.PRECISION['cpu']} on CPU",
+        help=f"bf16-real: the real images' embedding in bfloat16, the rest fp32 (default: "
+        f"{defaults.PRECISION['cuda']} on CUDA; on a CPU {defaults.CPU_NATIVE_BF16_PRECISION} where it has native "
+        f"bfloat16, else {defaults.PRECISION['cpu']})",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
     r = p.add_argument_group("run")

@@ -66,3 +66,14 @@ def test_trial_threads_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert defaults.for_device("cpu").trial_threads(2) == 4
     assert defaults.for_device("cpu").trial_threads(16) == 1
     assert defaults.for_device("cuda").trial_threads(2) == 0
+
+
+def test_cpu_precision_follows_native_bfloat16(monkeypatch) -> None:  # noqa: ANN001
+    """bf16 for the real branch only where the CPU runs it natively; fp32 elsewhere (the fallback)."""
+    from dmnas import defaults
+
+    monkeypatch.setattr(defaults, "native_bf16", lambda device, flags=None: True)
+    assert defaults.for_device("cpu").precision == "bf16-real"
+    monkeypatch.setattr(defaults, "native_bf16", lambda device, flags=None: False)
+    assert defaults.for_device("cpu").precision == "fp32"
+    assert defaults.for_device("cuda").precision == "tf32"

@@ -20,7 +20,7 @@ from dmnas.condensation.cache import Cache, Entry, cache_key, default_cache_dir
 from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense
 from dmnas.condensation.movement import Movement, movement
 from dmnas.data import DataConfig, Dataset, load_dataset
-from dmnas.defaults import for_device, resolve_device
+from dmnas.defaults import PRECISION, for_device, kind, resolve_device
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, parse_arch
 from dmnas.train import TrainRecipe
@@ -98,6 +98,9 @@ def proxy_job(
     )  # checked first: an unknown dataset is the likeliest mistake
     dev = resolve_device(device)
     d = for_device(dev)
+    if precision is None and kind(dev) == "cpu":
+        log.info("precision %s (%s)", d.precision, "this CPU has native bfloat16: the real images' embedding in bf16"
+                 if d.precision != PRECISION["cpu"] else "no native bfloat16 on this CPU")  # fmt: skip
     cfg = CondenseConfig(
         ipc=ipc,
         iterations=iterations if iterations is not None else d.iterations,
