@@ -153,3 +153,20 @@ def test_interrupted_run_resumes_to_identical_images(
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at iteration" in resumed.stdout
     assert torch.equal(torch.load(entry_dir(resumed.stdout) / "images.pt")["images"], expected)
+
+
+def test_compiled_code_is_kept_in_the_cache_folder_for_the_next_process(fmnist_env: dict[str, str]) -> None:
+    """A second condensation (another key) in the same cache folder finds the compiled code there."""
+    env = {k: v for k, v in fmnist_env.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    cache = Path(env["DMNAS_CACHE"])
+    args = ("condense", "--ipc", "1", "--iterations", "2", "--compile", "on", "--checkpoint-every", "1000")
+    first = dmnas(env, *args, "--seed", "0", timeout=600)
+    assert first.returncode == 0, first.stderr
+    code = cache / ".inductor"
+    files = {p for p in code.rglob("*") if p.is_file()}
+    assert files, "no compiled code kept under the cache folder"
+    second = dmnas(env, *args, "--seed", "1", timeout=600)
+    assert second.returncode == 0, second.stderr
+    graphs = {p for p in code.rglob("*") if p.is_file() and "fxgraph" in p.parts}
+    assert graphs and graphs == {p for p in files if "fxgraph" in p.parts}  # reused: no new graph compiled
+    assert "cache list" not in second.stderr and ".inductor" not in dmnas(env, "cache", "list").stdout
