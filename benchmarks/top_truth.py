@@ -100,6 +100,57 @@ def main() -> None:
     if not args.manifest_only:
         run_jobs(jobs, store, data_cfg, args.processes, command)
     write_manifest(store, fingerprint, top, per_seed, args, BUILD_COMMANDS)
+    write_summary(fingerprint, top, sources + [store], command)
+
+
+def write_summary(fingerprint: str, top: list[str], stores: list[GroundTruthStore], command: str) -> None:
+    """How well the top's order holds: the mean of seeds 0/1 (which chose the top) against that of
+    the new seeds 2/3, and the longer recipe's records so far; ``results/top_truth.{json,md}``."""
+    from scipy import stats
+
+    recs = merged(stores, fingerprint, FULL_RECIPE)
+    full = [a for a in top if all(s in recs.get(a, {}) for s in (0, 1, 2, 3))]
+    old = np.array([np.mean([recs[a][s]["val_acc"] for s in (0, 1)]) for a in full])
+    new = np.array([np.mean([recs[a][s]["val_acc"] for s in (2, 3)]) for a in full])
+    sd = float(np.mean([np.std([recs[a][s]["val_acc"] for s in range(4)], ddof=1) for a in full])) if full else float("nan")
+    split = {k: float(stats.spearmanr(old[:k], new[:k]).statistic) for k in (10, 20, 30) if len(full) >= k}
+    longer = {
+        str(ep): {a: [r["val_acc"] for r in seeds.values()]
+                  for a, seeds in GroundTruthStore(STORE).all(fingerprint, replace(FULL_RECIPE, epochs=ep)).items()}
+        for ep in (4, 8)
+    }  # fmt: skip
+    res = {"command": command, "machine": machine(), "date": dt.date.today().isoformat(), "n_four_seeds": len(full),
+           "split_half_spearman": split, "mean_seed_sd_pts": 100 * sd,
+           "range_of_means_pts": 100 * float(old.max() - old.min()) if full else None,
+           "top5_by_seeds01": [full[i] for i in np.argsort(-old)[:5]], "top5_by_seeds23": [full[i] for i in np.argsort(-new)[:5]],
+           "longer_recipe_records": longer}  # fmt: skip
+    results = ROOT / "benchmarks" / "results"
+    write_json_atomic(results / "top_truth.json", res)
+    rows = "\n".join(f"| top {k} | {v:.3f} |" for k, v in split.items())
+    (results / "top_truth.md").write_text(
+        f"""# Does the 2-epoch order hold at the top? (the `top` table)
+
+- command: `{command}` (the table: {BUILD_COMMANDS})
+- machine: {res['machine']}
+- date: {res['date']}
+
+The top 30 of the pooled 2-epoch tables, chosen by the mean of seeds 0 and 1, trained at two more
+seeds (2, 3) of the same recipe: {len(full)} architectures have all four. Spearman between the
+mean of seeds 0/1 and the mean of seeds 2/3, within the top k by seeds 0/1 (the choosing seeds
+favour the lucky, so this is a lower bound on the reliability of a fresh 2-seed truth):
+
+| within | Spearman(seeds 0/1, seeds 2/3) |
+|---|---|
+{rows}
+
+Seed-to-seed sd of accuracy: {100 * sd:.2f} points; the 30 means span {res['range_of_means_pts']:.2f} points.
+Top 5 by seeds 0/1: {', '.join(res['top5_by_seeds01'])}. By seeds 2/3: {', '.join(res['top5_by_seeds23'])}.
+
+Longer recipe (cosine, the same lr; the study: top 10 at 4 and 8 epochs, then the top 20 at 8 epochs, 2 seeds),
+records so far: {json.dumps(longer)}. Not enough to say whether the top's order holds at convergence;
+`OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase converged --processes 1` resumes it.
+"""
+    )
 
 
 def write_manifest(
