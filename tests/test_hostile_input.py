@@ -434,3 +434,27 @@ def test_the_tuner_guard_exits_when_its_manager_is_gone(tmp_path: Path) -> None:
     manager.kill()
     manager.wait()
     assert tuner.wait(timeout=10) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.nni
+def test_max_duration_stops_the_running_trials_and_says_so(nni_env: dict[str, str], tmp_path: Path) -> None:
+    """9: the limit ends the search, its running trials included, and the user is told."""
+    env = dict(nni_env, DMNAS_WORKDIR=str(tmp_path / "work"))
+    t0 = time.time()
+    out = run_dmnas(env, tmp_path, "search", *QUICK, "--epochs", "3000", "--max-trials", "4", "--max-duration", "20s",
+                    "--port", "18771", timeout=300)  # fmt: skip
+    took = time.time() - t0
+    assert "stopped by --max-duration 20s" in out.stderr, out.stderr[-2000:]
+    assert took < 150, f"the search ran {took:.0f} s past a 20 s limit"
+    assert not processes_mentioning(str(tmp_path / "work"))
+
+
+def test_a_data_error_leaves_no_workdir_behind(tmp_path: Path) -> None:
+    """11: a search refused before any work creates nothing."""
+    work = tmp_path / "work"
+    out = subprocess.run([sys.executable, "-m", "dmnas", "search", "--space", "convnet_tiny", "--dataset",
+                          f"imagefolder:{tmp_path / 'missing'}", "--workdir", str(work)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and out.stderr.count("dmnas: error") == 1, out.stderr
+    assert not work.exists()

@@ -98,8 +98,8 @@ def proxy_job(
     )  # checked first: an unknown dataset is the likeliest mistake
     dev = resolve_device(device)
     d = for_device(dev)
-    if precision is None and kind(dev) == "cpu":
-        log.info("precision %s (%s)", d.precision, "this CPU has native bfloat16: the real images' embedding in bf16"
+    if precision is None and kind(dev) == "cpu":  # said when a set is condensed (obtain_proxy)
+        log.debug("precision %s (%s)", d.precision, "this CPU has native bfloat16: the real images' embedding in bf16"
                  if d.precision != PRECISION["cpu"] else "no native bfloat16 on this CPU")  # fmt: skip
     cfg = CondenseConfig(
         ipc=ipc,
@@ -255,6 +255,10 @@ def get_or_condense(
     resume = CondenseState.from_payload(checkpoint) if checkpoint is not None else None
     if resume is not None:
         log.info("resuming %s from its checkpoint at iteration %d", key, resume.iteration)
+    log.info(
+        "condensing %s: %d iterations at precision %s%s", key, cfg.iterations, cfg.precision,
+        " (bf16 for the real images: this device has native bfloat16)" if cfg.precision == "bf16-real" else "",
+    )
     if opts.compile:
         keep_compiled_code(cache.root)
     state = condense(

@@ -242,6 +242,17 @@ def warn_open_ui(ui_host: str, port: int) -> None:
         )
 
 
+def say_if_out_of_time(summary: dict[str, Any], cfg: SearchConfig, search_id: str, max_trials: int) -> None:
+    from dmnas.nas.nni_run import OUT_OF_TIME
+
+    if summary.get("status") == OUT_OF_TIME:
+        log.warning(
+            "search %s: stopped by --max-duration %s: %d of %d architectures scored, the trials still running "
+            "were stopped (a grid search continues with `dmnas search --resume %s`)",
+            search_id, cfg.max_duration, summary["succeeded"], max_trials, search_id,
+        )
+
+
 def check_enough(summary: dict[str, Any], search_id: str) -> None:
     """An exit status that tells the truth: a search that ranked (almost) nothing failed. A trial
     without a result counts as failed whatever NNI labelled it (a SIGKILLed one can read SUCCEEDED)."""
@@ -267,7 +278,7 @@ def run_phases(
     on_finished: OnFinished = no_report,
 ) -> str:
     """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
-    from dmnas.nas.nni_run import OUT_OF_TIME, ExperimentOutcome, run_experiment
+    from dmnas.nas.nni_run import ExperimentOutcome, run_experiment
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
     full_recipe = TrainRecipe(**run.meta["full_recipe"])
@@ -291,6 +302,7 @@ def run_phases(
                 on_done=lambda o: (
                     adopt_records(folder, o, gt_store, fingerprint, TrainRecipe(**ctx.recipe)),
                     save_outcome(folder, o, prior),
+                    say_if_out_of_time(_summary(folder), cfg, search_id, max_trials),
                     None if need_gt else (check_enough(_summary(folder), search_id), finish()),
                 ),
             )
@@ -310,11 +322,6 @@ def run_phases(
         f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)"
         if summary["nni_mislabelled"] else "",
     )
-    if summary.get("status") == OUT_OF_TIME:
-        log.warning(
-            "search %s: stopped by --max-duration %s: %d of %d architectures scored (a grid search continues "
-            "with `dmnas search --resume %s`)", search_id, cfg.max_duration, summary["succeeded"], max_trials, search_id,
-        )
     check_enough(summary, search_id)
     if need_gt:
         ground_truth_phase(cfg, run, summary, full_recipe, fingerprint, gt_store, finish)
