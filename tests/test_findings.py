@@ -60,3 +60,24 @@ def test_forward_cost_by_hand() -> None:
     assert conv_flops("d1_w4_relu_none_avgpooling") == 28 * 28 * 1 * 4 * 9 + 14 * 14 * 4 * 10
     rate = seconds_per_flop({"d1_w4_relu_none_avgpooling": 2.0}, 28, 1)
     assert rate == pytest.approx(2.0 / conv_flops("d1_w4_relu_none_avgpooling"))
+
+
+def test_scatter_axes_frame_the_good_architectures() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dmnas.reporting.figures import zoom_to_top
+
+    rng = np.random.default_rng(0)
+    ys = [10.0] * 5 + list(86 + 4 * rng.random(43))  # five broken architectures at 10 %
+    xs = list(rng.random(48))
+    fig, ax = plt.subplots()
+    assert zoom_to_top(ax, xs, ys) == 5
+    assert ax.get_ylim()[0] > 80  # the axis is spent on the 43, not on the broken five
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert zoom_to_top(ax, xs, list(86 + 4 * rng.random(48))) == 0  # nothing to leave out
+    plt.close(fig)

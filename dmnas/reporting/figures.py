@@ -67,17 +67,29 @@ def scatter(stem: Path, row: Row, truth: GroundTruth) -> dict[str, Path]:
                 **style,
             )
     c = row.confirm
-    for arch, text, color in ((c.winner, "winner", "tab:red"), (c.best_known, "best known", "tab:green")):
+    marks = [(c.winner, "winner", "tab:red"), (c.best_known, "best known", "tab:green")]
+    if c.winner and c.winner == c.best_known:  # one label, not two on top of each other
+        marks = [(c.winner, "winner = best known", "tab:red")]
+    for arch, _, color in marks:
         if arch and arch in p.scores:
+            ax.scatter([p.scores[arch]], [100 * mean[arch]], s=60, marker="*", c=color, zorder=3)
+    clipped = zoom_to_top(ax, [p.scores[n] for n in names], [100 * mean[n] for n in names])
+    for i, (arch, text, color) in enumerate(marks):
+        if arch and arch in p.scores:
+            # labels stacked in the lower right, where a ranking proxy leaves the plot empty, with arrows
             ax.annotate(
-                f"{text}\n{arch}",
+                f"{text}: {arch}",
                 (p.scores[arch], 100 * mean[arch]),
+                xytext=(0.98, 0.16 - 0.08 * i),
+                textcoords="axes fraction",
                 fontsize=7,
                 color=color,
-                xytext=(5, -12),
-                textcoords="offset points",
+                ha="right",
+                arrowprops={"arrowstyle": "->", "color": color, "lw": 0.7},
             )
-            ax.scatter([p.scores[arch]], [100 * mean[arch]], s=60, marker="*", c=color, zorder=3)
+    if clipped:
+        ax.text(0.01, 0.01, f"{clipped} far lower, drawn at the edge (▼)", transform=ax.transAxes, fontsize=7,
+                color="tab:gray", va="bottom")  # fmt: skip
     a = row.estimate
     title = (
         f"{p.label}\nSpearman {a.spearman:.3f}, Kendall {a.kendall_tau:.3f} (n={a.n})"
@@ -89,6 +101,27 @@ def scatter(stem: Path, row: Row, truth: GroundTruth) -> dict[str, Path]:
     ax.grid(alpha=0.3)
     _legend(ax)
     return _save(fig, stem)
+
+
+def zoom_to_top(ax: Any, xs: list[float], ys: list[float], share: float = 0.1) -> int:
+    """Spend the axes where NAS decides: when the worst ``share`` of the architectures (broken ones,
+    10 % accuracy) stretch the accuracy axis to more than twice the others' range, the axes frame
+    the rest and the worst are drawn as triangles on the lower edge. Returns how many were."""
+    if len(ys) < 10:
+        return 0
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    cut = np.quantile(y, share)
+    keep = y > cut
+    if keep.sum() < 3 or np.ptp(y) <= 2 * np.ptp(y[keep]):
+        return 0
+    pad_y, pad_x = 0.08 * (np.ptp(y[keep]) or 1.0), 0.08 * (np.ptp(x[keep]) or 1.0)
+    lo_y, hi_y = y[keep].min() - pad_y, y[keep].max() + pad_y
+    lo_x, hi_x = x[keep].min() - pad_x, x[keep].max() + pad_x
+    ax.set_ylim(lo_y, hi_y)
+    ax.set_xlim(lo_x, hi_x)
+    out = ~keep
+    ax.scatter(np.clip(x[out], lo_x, hi_x), np.full(out.sum(), lo_y), marker="v", s=22, c="tab:gray", clip_on=False)
+    return int(out.sum())
 
 
 def ranks(stem: Path, row: Row, truth: GroundTruth) -> dict[str, Path]:
