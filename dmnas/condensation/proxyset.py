@@ -28,7 +28,10 @@ from dmnas.train import TrainRecipe
 log = logging.getLogger(__name__)
 # Below this mean change (in pixel standard deviations) a "DM set" is its random real initialisation
 # in all but name: said wherever such a set is made or used.
-BARELY_MOVED_SD = 0.1
+# A set whose images changed by less than this median relative L2 is a random real subset in all but
+# name (the CPU-default set: 3.9 %, 0.028 pixel sd; a set that moved 0.080 sd changed 11.2 %, no longer
+# "a few per cent"). Judged on the relative change, which does not depend on the data's scale.
+BARELY_MOVED_REL = 0.05
 
 
 @dataclass(frozen=True)
@@ -188,12 +191,14 @@ def movement_note(moved: dict[str, Any] | None) -> str:
     sd = float(moved["moved_sd"])
     rel = 100 * float(moved["median_relative_l2"])
     text = f"images moved {sd:.3f} pixel sd on average from their initialisation (median relative change {rel:.1f} %)"
-    if sd < BARELY_MOVED_SD:
-        # The pooled tables say such a set ranks the top no better than a random subset and below
-        # early stopping (benchmarks/results/proxy_ablation_pooled_extended.md): the note says so.
+    if moved["median_relative_l2"] < BARELY_MOVED_REL:
+        # Measured for the CPU-default set only (IPC 50, 50 iterations, 0.028 sd): on the pooled tables
+        # it ranked the top no better than a random subset and below early stopping
+        # (benchmarks/results/proxy_ablation_pooled_extended.md); the note says which set that was.
         text += (
             ": within a few per cent of the real images it started from, close to a random real subset"
-            " (on the shipped tables it ranks the top no better than --proxy random, below --proxy early)"
+            " (the CPU-default set, which moved 0.028 sd, ranked the top of the shipped tables no better than"
+            " --proxy random and below --proxy early)"
         )
     return text
 
