@@ -16,21 +16,13 @@ import sys
 import threading
 import time
 
+from dmnas.nas.worker_pool import pid_alive  # light: neither torch nor nni
+
 POLL_S = 0.5
 
 
-def manager_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def watch(pid: int, poll_s: float = POLL_S) -> None:
-    while manager_alive(pid):
+    while pid_alive(pid):
         time.sleep(poll_s)
     os._exit(0)  # no cleanup to do: the manager that would read our answers is gone
 
