@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dmnas.augment import apply_draw, parse_strategy, sample_draw
-from dmnas.condensation.dm import CondenseConfig, CondenseState, RunOptions, condense, dm_loss, segment_mean
+from dmnas.condensation.dm import CondenseConfig, CondenseState, RunOptions, condense
+from dmnas.condensation.losses import dm_loss, segment_mean
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -206,7 +207,7 @@ def _float64_problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
 
 
 def test_finite_difference_gradient_of_mean_var_and_mmd_losses() -> None:
-    from dmnas.condensation.dm import median_bandwidth, mean_var_loss, mmd_loss
+    from dmnas.condensation.losses import median_bandwidth, mean_var_loss, mmd_loss
 
     real, rg, syn, sg = _float64_problem()
     means, sq = segment_mean(real, rg, 3), segment_mean(real * real, rg, 3)
@@ -216,7 +217,7 @@ def test_finite_difference_gradient_of_mean_var_and_mmd_losses() -> None:
 
 
 def test_matching_losses_vanish_only_when_distributions_agree() -> None:
-    from dmnas.condensation.dm import median_bandwidth, mean_var_loss, mmd_loss
+    from dmnas.condensation.losses import median_bandwidth, mean_var_loss, mmd_loss
 
     real, rg, _, _ = _float64_problem()
     means, sq = segment_mean(real, rg, 3), segment_mean(real * real, rg, 3)

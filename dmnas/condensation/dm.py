@@ -25,6 +25,9 @@ from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
 from dmnas.catalog import DEFAULT_IPC
 from dmnas.data import Dataset
 from dmnas.errors import DmnasError
+from dmnas.condensation.losses import (
+    divide_by_counts, dm_loss, mean_var_loss, median_bandwidth, mmd_loss, segment_mean, segment_sum,
+)
 from dmnas.fieldcheck import check_field_types
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -157,73 +160,6 @@ class CondenseState:
             float(p.get("seconds", 0.0)),
             list(p.get("iteration_seconds", [])),  # type: ignore[arg-type]
         )
-
-
-def dm_loss(real_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: torch.Tensor) -> torch.Tensor:
-    """Sum over classes of the squared distance between real and synthetic mean embeddings.
-
-    ``real_means``: (C, D) class means of real embeddings (constants);
-    ``syn_features``: (N, D) synthetic embeddings; ``syn_groups``: (N,) their class indices.
-    """
-    syn_means = segment_mean(syn_features, syn_groups, real_means.shape[0])
-    return ((real_means - syn_means) ** 2).sum()
-
-
-def mean_var_loss(
-    real_means: torch.Tensor, real_sq_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: torch.Tensor
-) -> torch.Tensor:
-    """DM's mean term plus the squared distance between the per-dimension variances of each class
-    (``real_sq_means``: (C, D) class means of the squared real embeddings, constants)."""
-    n = real_means.shape[0]
-    syn_means = segment_mean(syn_features, syn_groups, n)
-    syn_var = segment_mean(syn_features * syn_features, syn_groups, n) - syn_means**2
-    real_var = real_sq_means - real_means**2
-    return ((real_means - syn_means) ** 2).sum() + ((real_var - syn_var) ** 2).sum()
-
-
-def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))
-
-
-def median_bandwidth(real_features: torch.Tensor) -> torch.Tensor:
-    """The median pairwise distance of the real embeddings (the usual MMD heuristic), a constant."""
-    with torch.no_grad():
-        d = torch.cdist(real_features, real_features)
-        return d[d > 0].median().clamp_min(1e-6) if (d > 0).any() else torch.ones((), dtype=real_features.dtype)
-
-
-def mmd_loss(
-    real_features: torch.Tensor,
-    real_groups: torch.Tensor,
-    syn_features: torch.Tensor,
-    syn_groups: torch.Tensor,
-    n_classes: int,
-    bandwidth: torch.Tensor,
-) -> torch.Tensor:
-    """Sum over classes of the squared Gaussian-kernel MMD between the real and synthetic embeddings
-    of the class (biased estimate: mean kernel values, the real-real term a constant)."""
-    total = syn_features.new_zeros(())
-    for c in range(n_classes):
-        r, s = real_features[real_groups == c], syn_features[syn_groups == c]
-        with torch.no_grad():
-            k_rr = gaussian_kernel(r, r, bandwidth).mean()
-        total = total + k_rr - 2 * gaussian_kernel(r, s, bandwidth).mean() + gaussian_kernel(s, s, bandwidth).mean()
-    return total
-
-
-def segment_sum(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
-    """Row sums of ``x`` per group index, shape (n_groups, D)."""
-    return torch.zeros(n_groups, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, groups, x)
-
-
-def divide_by_counts(sums: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """Turn per-group sums into means (groups must all be non-empty)."""
-    return sums / torch.bincount(groups, minlength=sums.shape[0]).to(sums.dtype).unsqueeze(1)
-
-
-def segment_mean(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
-    """Row means of ``x`` per group index (groups must all be non-empty)."""
-    return divide_by_counts(segment_sum(x, groups, n_groups), groups)
 
 
 def initial_images(data: Dataset, cfg: CondenseConfig, gen: torch.Generator) -> torch.Tensor:
