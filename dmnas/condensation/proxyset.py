@@ -17,10 +17,12 @@ import torch
 from dmnas import __version__
 from dmnas.augment import default_strategy
 from dmnas.condensation.cache import Cache, Entry, cache_key, default_cache_dir
-from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense
+from dmnas.condensation.dm import (
+    DEFAULT_IPC, REAL_BF16, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense,
+)
 from dmnas.condensation.movement import Movement, movement
 from dmnas.data import DataConfig, Dataset, load_dataset
-from dmnas.defaults import PRECISION, for_device, kind, resolve_device
+from dmnas.defaults import for_device, resolve_device
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, parse_arch
 from dmnas.train import TrainRecipe
@@ -101,9 +103,6 @@ def proxy_job(
     )  # checked first: an unknown dataset is the likeliest mistake
     dev = resolve_device(device)
     d = for_device(dev)
-    if precision is None and kind(dev) == "cpu":  # said when a set is condensed (obtain_proxy)
-        log.debug("precision %s (%s)", d.precision, "this CPU has native bfloat16: the real images' embedding in bf16"
-                 if d.precision != PRECISION["cpu"] else "no native bfloat16 on this CPU")  # fmt: skip
     cfg = CondenseConfig(
         ipc=ipc,
         iterations=iterations if iterations is not None else d.iterations,
@@ -262,7 +261,7 @@ def get_or_condense(
         log.info("resuming %s from its checkpoint at iteration %d", key, resume.iteration)
     log.info(
         "condensing %s: %d iterations at precision %s%s", key, cfg.iterations, cfg.precision,
-        " (bf16 for the real images: this device has native bfloat16)" if cfg.precision == "bf16-real" else "",
+        " (bf16 for the real images: this device has native bfloat16)" if cfg.precision == REAL_BF16 else "",
     )
     if opts.compile:
         keep_compiled_code(cache.root)

@@ -44,21 +44,21 @@ def lock_search(folder: Path) -> Any:
     """Hold the search's run lock for as long as the returned handle stays open (the kernel frees it
     when the process ends, even by SIGKILL). A search that another live process holds is refused:
     two runs of one search would fight over its workers and overwrite each other's results."""
-    import fcntl
     import os
 
+    from dmnas.nas.manager import open_lock
+
     path = folder / RUN_LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    handle = os.fdopen(fd, "r+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        owner = handle.read().strip() or "another process"
-        handle.close()
+    handle = open_lock(path)
+    if handle is None:
+        try:
+            owner = path.read_text().strip()
+        except OSError:
+            owner = ""
         raise DmnasError(
-            f"search {folder.name} is still running (pid {owner}); wait for it to finish, or stop it first"
-        ) from None
-    handle.seek(0)
+            f"search {folder.name} is still running (pid {owner or 'of another process'}); wait for it to finish, "
+            "or stop it first"
+        )
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()

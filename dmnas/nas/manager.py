@@ -160,13 +160,13 @@ def manager_environ(host: str, owner_pid: int, base: dict[str, str | None]) -> d
 
 
 @contextlib.contextmanager
-def manager_env(host: str, owner_pid: int | None = None) -> Iterator[None]:
+def manager_env(host: str) -> Iterator[None]:
     """NNI's manager is a Node.js process started by ``Experiment.start`` with this process's
     environment; it preloads dmnas's patch (``nni_patch/manager_preload.js``: bind ``host``, quote the
-    tuner's command, stop when ``owner_pid`` -- this process by default -- is gone). The
+    tuner's command, stop when this process is gone). The
     environment is restored right after."""
     saved = {k: os.environ.get(k) for k in MANAGER_ENV_KEYS}
-    for key, value in manager_environ(host, owner_pid or os.getpid(), saved).items():
+    for key, value in manager_environ(host, os.getpid(), saved).items():
         if value is None:
             os.environ.pop(key, None)
         else:

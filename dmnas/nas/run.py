@@ -290,21 +290,24 @@ def run_phases(
         on_finished(search_id)
 
     need_gt = cfg.ground_truth is not None and not proxy_kind(ctx.proxy).full_data
+
+    def proxy_done(outcome: Any) -> None:
+        adopt_records(folder, outcome, gt_store, fingerprint, TrainRecipe(**ctx.recipe))
+        summary = save_outcome(folder, outcome, prior)
+        say_if_out_of_time(summary, cfg, search_id, max_trials)
+        if not need_gt:
+            check_enough(summary, search_id)
+            finish()
+
     try:
         if size:
             run_experiment(  # its outcome reaches results.json through on_done
                 experiment_settings(
                     f"dmnas {run.space.name} {ctx.proxy}", nni_space, size, cfg, run, folder, max_trials, tuner, nni_id
                 ),
-                on_progress=SearchProgress(f"search {search_id}", size if max_trials is None else min(size, max_trials),
-                                           folder / "trials"),
+                on_progress=SearchProgress(f"search {search_id}", min(size, max_trials), folder / "trials"),
                 keep_ui=cfg.keep_ui and not need_gt,
-                on_done=lambda o: (
-                    adopt_records(folder, o, gt_store, fingerprint, TrainRecipe(**ctx.recipe)),
-                    save_outcome(folder, o, prior),
-                    say_if_out_of_time(_summary(folder), cfg, search_id, max_trials),
-                    None if need_gt else (check_enough(_summary(folder), search_id), finish()),
-                ),
+                on_done=proxy_done,
             )
         else:  # everything was recorded before the interruption
             save_outcome(folder, ExperimentOutcome(nni_id, "", "DONE"), prior)

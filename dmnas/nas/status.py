@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dmnas.nas.nni_run import TRIAL_FAILED  # NNI's states of a trial without a result (no NNI import)
+
 log = logging.getLogger(__name__)
 REFRESH_S = 10.0  # an unchanged status is logged again this often (elapsed and ETA move)
-FAILED_STATES = ("FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class SearchProgress:
     def status(self, stats: dict[str, int]) -> Status:
         self._read_new_records()
         done = int(stats.get("SUCCEEDED", 0))
-        failed = sum(int(stats.get(k, 0)) for k in FAILED_STATES)
+        failed = sum(int(stats.get(k, 0)) for k in TRIAL_FAILED)
         elapsed = self.clock() - self.t0
         return Status(done, self.total, failed, int(stats.get("RUNNING", 0)), elapsed,
                       estimate(done, self.total, failed, elapsed), self.best)  # fmt: skip

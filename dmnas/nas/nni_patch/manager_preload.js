@@ -52,7 +52,6 @@ childProcess.spawn = function (file, args, options) {
 
 const owner = parseInt(process.env.DMNAS_OWNER_PID || '', 10);
 if (owner > 0) {
-  const pollMs = parseInt(process.env.DMNAS_OWNER_POLL_MS || '1000', 10);
   const timer = setInterval(() => {
     try {
       process.kill(owner, 0);
@@ -73,6 +72,6 @@ if (owner > 0) {
       try { process.kill(-process.pid, 'SIGKILL'); } catch (err) { /* already gone */ }
       process.exit(1);
     }, 3000).unref();
-  }, pollMs);
+  }, 1000);
   timer.unref();
 }
