@@ -8,7 +8,7 @@ condensation). From each run's manifest it takes the per-iteration wall times; t
 of compiling is what the compiled run spent beyond its median iteration, and the break-even is
 that cost divided by the per-iteration saving over eager.
 
-    python benchmarks/bench_compile_break_even.py --iterations 20
+    python -m benchmarks.bench_compile_break_even --iterations 20
 
 Writes ``benchmarks/results/compile_break_even.{json,md}``. Measure alone: other processes on
 the cores change both the compile and the iterations.
@@ -26,10 +26,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from benchmarks.common import RESULTS, ROOT, command_line, machine
 
-from full_training import ROOT, machine  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = (("eager", "off"), ("compiled, cold inductor cache", "on"), ("compiled, warm inductor cache", "on"))  # in this order
 
 
@@ -103,7 +101,7 @@ def main() -> None:
         "ipc": args.ipc,
         "iterations": args.iterations,
         "runs": runs,
-        "command": "python benchmarks/bench_compile_break_even.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "machine": f"{machine()}, torch {torch.__version__}",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -5,7 +5,7 @@ For each IPC, one condensation run is continued from checkpoint to checkpoint (s
 training the paper's ConvNet from scratch ``--eval-runs`` times (SGD 0.9, wd 5e-4, lr 0.01 x0.1
 halfway, DSA during training). The random baseline draws a different real subset per run.
 
-    python benchmarks/bench_condense_quality.py --ipcs 1 10 --checkpoints 0 100 200 --eval-runs 3 --eval-epochs 200
+    python -m benchmarks.bench_condense_quality --ipcs 1 10 --checkpoints 0 100 200 --eval-runs 3 --eval-epochs 200
 
 Writes ``benchmarks/results/condense_quality.{json,md}``.
 """
@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import RESULTS, command_line, machine
 from dmnas.augment import default_strategy
 from dmnas.data import DataConfig, load_dataset
 from dmnas.condensation.dm import CondenseConfig, RunOptions, condense
@@ -32,7 +30,6 @@ from dmnas.condensation.evaluate import evaluate_images, random_subset
 from dmnas.models import ConvNetSpec
 from dmnas.train import TrainRecipe
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -98,8 +95,8 @@ def main() -> None:
                 flush=True,
             )
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}",
+        "command": command_line(),
+        "machine": machine(f"device {args.device}"),
         "date": datetime.now().isoformat(timespec="seconds"),
         "eval": {"arch": spec.name, "epochs": args.eval_epochs, "runs": args.eval_runs, "strategy": strategy},
         "rows": rows,

@@ -7,7 +7,7 @@ lr 1.0, full DSA strategy). The reference is copied to a temporary folder and it
 ``.view`` calls are changed to ``.reshape`` so that it runs on current torch; nothing of it is
 stored in this repository.
 
-    python benchmarks/bench_condense_speed.py /path/to/DatasetCondensation --iterations 20
+    python -m benchmarks.bench_condense_speed /path/to/DatasetCondensation --iterations 20
 
 Writes ``benchmarks/results/condense_speed.{json,md}``.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -28,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from reference_dm import prepare_reference, reference_argv, seconds_per_iteration  # noqa: E402
+from benchmarks.common import RESULTS, command_line, machine
+from benchmarks.reference_dm import prepare_reference, reference_argv, seconds_per_iteration
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 # Checkpoints cost time a speed measurement should not include; the CLI takes no 0, so a count no run reaches.
@@ -136,7 +135,6 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
 def iteration_gflop(ipc: int = 10, batch_real: int = 256, classes: int = 10) -> tuple[float, float]:
     """(real forward, synthetic forward + backward) GFLOP of one DM iteration of the paper's ConvNet-3
     (w128, 28x28x1): 2 FLOP per multiply-add, backward about twice the forward."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from dmnas.reporting.findings import conv_flops
 
     per_image = 2 * conv_flops("d3_w128_relu_instancenorm_avgpooling", 28, 1) / 1e9
@@ -176,9 +174,8 @@ def main() -> None:
         )
     ref_s = runs["reference"]["seconds_per_iteration"]
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, device {args.device}",
+        "command": command_line(),
+        "machine": machine(f"{torch.get_num_threads()} threads", f"device {args.device}"),
         "date": datetime.now().isoformat(timespec="seconds"),
         "settings": "Fashion-MNIST, IPC 10, ConvNet d3 w128 relu instancenorm avgpool, batch_real 256, DSA color_crop_cutout_flip_scale_rotate",
         "floor": floor,

@@ -15,7 +15,7 @@ seconds per architecture come from the same run under the same load. Records lan
 ``benchmarks/_work/draws/`` as they finish; rerun the same command to resume, ``--report-only``
 to rewrite the results from what is there.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_draws.py --draws 3
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_draws --draws 3
 
 Writes ``benchmarks/results/proxy_draws.{json,md}``.
 """
@@ -27,7 +27,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,28 +34,26 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from full_training import machine  # noqa: E402
-
-from dmnas.atomic import write_json_atomic  # noqa: E402
-from dmnas.augment import default_strategy  # noqa: E402
-from dmnas.condensation.cache import Cache  # noqa: E402
-from dmnas.condensation.dm import CondenseConfig, RunOptions  # noqa: E402
-from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.groundtruth.store import GroundTruthStore, merged  # noqa: E402
-from dmnas.groundtruth.tables import TABLES_DIR  # noqa: E402
-from dmnas.nas.config import FULL_RECIPE  # noqa: E402
-from dmnas.reporting.draws import paired_draws, seed_ceiling, summarise_draws, top_measures  # noqa: E402
-from dmnas.train import TrainRecipe  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, command_line, machine
+from dmnas.atomic import write_json_atomic
+from dmnas.augment import default_strategy
+from dmnas.condensation.cache import Cache
+from dmnas.condensation.dm import CondenseConfig, RunOptions
+from dmnas.data import DataConfig, load_dataset
+from dmnas.groundtruth.store import GroundTruthStore, merged
+from dmnas.groundtruth.tables import TABLES_DIR
+from dmnas.nas.config import FULL_RECIPE
+from dmnas.nas.trials.context import TrialContext
+from dmnas.proxykinds import ProxyKind, proxy_kind
+from dmnas.reporting.draws import paired_draws, seed_ceiling, summarise_draws, top_measures
+from dmnas.train import TrainRecipe
 
 log = logging.getLogger("bench_draws")
 DATA = DataConfig(name="fashion_mnist")
 STRATEGY = default_strategy(DATA.name)
 WORK = ROOT / "benchmarks" / "_work" / "draws"
-RESULTS = ROOT / "benchmarks" / "results"
 TRUTH_TABLES = ("shipped", "heldout", "extended", "top")
+ZERO_COST_BATCH = TrialContext.__dataclass_fields__["zero_cost_batch"].default  # as a search scores them
 
 
 @dataclass(frozen=True)
@@ -64,18 +61,24 @@ class Method:
     """One proxy method at one budget; ``draw`` seeds everything random about it."""
 
     name: str
-    proxy: str  # random | dm | early
+    proxy: str  # a registered proxy kind (dmnas.proxykinds)
     ipc: int = 50
     epochs: int = 40
     early_images: int = 20000
     iterations: int = 50  # DM iterations (the CPU default)
 
     @property
+    def kind(self) -> ProxyKind:
+        return proxy_kind(self.proxy)
+
+    @property
     def image_passes(self) -> int:
-        return self.early_images if self.proxy == "early" else self.ipc * 10 * self.epochs
+        if not self.kind.trains:
+            return 0
+        return self.early_images if self.kind.recipe == "early" else self.ipc * 10 * self.epochs
 
     def recipe(self) -> TrainRecipe:
-        if self.proxy == "early":  # as `dmnas search --proxy early`: one pass over a prefix of a shuffle
+        if self.kind.recipe == "early":  # as `dmnas search --proxy early`: one pass over a prefix of a shuffle
             return TrainRecipe(epochs=1, schedule="cosine", strategy="none")
         return TrainRecipe(epochs=self.epochs, strategy=STRATEGY)
 
@@ -94,6 +97,10 @@ METHODS = {
         Method("early 40k passes", "early", early_images=40000),
         Method("random ipc50 20ep", "random", epochs=20),
         Method("random ipc50 80ep", "random", epochs=80),
+        Method("dm ipc50 20ep it50", "dm", epochs=20),  # the same sets as "dm ipc50 40ep it50"
+        Method("dm ipc50 80ep it50", "dm", epochs=80),
+        Method("synflow", "synflow"),
+        Method("naswot", "naswot"),
     )
 }
 
@@ -133,9 +140,12 @@ def score(method: Method, draw: int, arch: str, data: Any, cache: Cache, key: st
     import torch
 
     from dmnas.models import parse_arch
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.proxies import TRAINING_SETS, train_and_score
+    from dmnas.nas.trials.proxies import TRAINING_SETS, score_zero_cost, train_and_score
 
+    if not method.kind.trains:  # zero-cost: the draw seeds the init and the batch
+        rec = score_zero_cost(method.proxy, parse_arch(arch), data, draw, ZERO_COST_BATCH, torch.device("cpu"))
+        rec.update(method=method.name, draw=draw, entry_key=None, seconds=rec["train_seconds"])
+        return rec
     ctx = TrialContext(
         proxy=method.proxy, data=DATA.__dict__, data_dir=None, recipe=method.recipe().to_dict(), device="cpu",
         seed=draw,  # the subset (random) or the shuffle (early) of this draw
@@ -156,7 +166,7 @@ def run(methods: list[Method], draws: list[int], archs: list[str], cache: Cache,
     torch.set_num_threads(1)
     data = load_dataset(DATA)
     for draw in draws:
-        keys = {m.name: dm_key(m, draw, data, cache) if m.proxy == "dm" else None for m in methods}
+        keys = {m.name: dm_key(m, draw, data, cache) if m.kind.needs_dm_set else None for m in methods}
         for arch, method in itertools.product(archs, methods):  # interleaved: same load for every method
             path = record_path(work, method, draw, arch)
             if path.exists():
@@ -205,8 +215,44 @@ def report(
         "archs": archs, "n_archs": len(archs), "truth": {"recipe": FULL_RECIPE.describe(), "seeds": seeds,
         "tables": list(TRUTH_TABLES), "what": "seed-mean validation accuracy of the top table's architectures"},
         "ceilings": {k: seed_ceiling(per_seed, fn) for k, fn in measures.items()},
-        "methods": rows, "paired_methods": paired, "bootstrap_samples": samples,
+        "methods": rows, "paired_methods": paired, "bootstrap_samples": samples, "frontier": frontier_rows(rows),
     }  # fmt: skip
+
+
+FRONTIER_MEASURES = ("weighted_tau", "recall_top5_in10", "regret_at3")  # the figure's panels
+
+
+def frontier_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per method and budget: its family (the proxy), its budget in image passes (0 for a
+    zero-cost score), its seconds per architecture and each measure's mean and interval."""
+    return [
+        {"method": r["method"], "family": r["proxy"], "budget": r["image_passes"], "s_per_arch": r["s_per_arch"],
+         "draws": r["draws_done"],
+         "measures": {k: {"mean": v["mean"], "ci95": v["ci95"], "sd": v["sd"]} for k, v in r["measures"].items()}}
+        for r in rows
+    ]  # fmt: skip
+
+
+def best_per_budget(res: dict[str, Any], measure: str) -> list[str]:
+    """Lines saying, for each method, whether another method at no more seconds per architecture
+    beats it on ``measure`` with a paired interval that excludes 0 (the frontier's reading)."""
+    from dmnas.reporting.draws import lower_is_better
+
+    secs = {r["method"]: r["s_per_arch"] for r in res["methods"]}
+    out = []
+    for p in res["paired_methods"]:
+        if p["measure"] != measure or any(map(np.isnan, p["ci95"])):
+            continue
+        lo, hi = p["ci95"]
+        a_better, b_better = (hi < 0, lo > 0) if lower_is_better(measure) else (lo > 0, hi < 0)
+        if not (a_better or b_better):
+            continue
+        win, lose = (p["a"], p["b"]) if a_better else (p["b"], p["a"])
+        if secs[win] <= secs[lose]:
+            out.append(f"- {win} beats {lose} on {measure} at no more seconds per architecture "
+                       f"({secs[win]} vs {secs[lose]} s; paired Δ A−B {p['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}])")  # fmt: skip
+    return out or [f"- no method beats another on {measure} at no more seconds per architecture with a paired "
+                   "interval that excludes 0"]  # fmt: skip
 
 
 def _f(x: Any, nd: int = 3) -> str:
@@ -238,6 +284,11 @@ def markdown(res: dict[str, Any]) -> str:
             s = row["measures"][k]
             cells.append(f"{_f(s['mean'])} [{_f(s['ci95'][0])}, {_f(s['ci95'][1])}] ({', '.join(_f(v, 2) for v in s['draws'])})")
         out.append(f"| {row['method']} | {row['draws_done']} | {row['s_per_arch']} | " + " | ".join(cells) + " |")
+    if len({r["family"] for r in res.get("frontier", [])}) > 1:
+        out += ["", "## The equal-compute frontier", "",
+                "Each measure's mean over draws against the seconds of scoring one architecture, one line per proxy "
+                f"family through its budgets, bands the two-level 95 % intervals: `{res['out']}.png`.", "",
+                *(line for m in FRONTIER_MEASURES if m in keys for line in best_per_budget(res, m))]  # fmt: skip
     out += ["", "## Paired (A − B; same architectures, draws resampled within each method)", "",
             "| A | B | measure | Δ | 95 % interval | share of resamples A better |", "|---|---|---|---|---|---|"]  # fmt: skip
     for p in res["paired_methods"]:
@@ -263,14 +314,20 @@ def main() -> None:
                     help="score only these draws (a second process can take a later draw; the report reads all)")  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python benchmarks/" + " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+    command = command_line()
     archs = (args.arch_names or top_archs())[: args.archs or None]
     methods = [METHODS[m] for m in args.methods]
     if not args.report_only:
         run(methods, args.only_draws or list(range(args.draws)), archs, Cache(args.cache_dir), args.work)
     res = report(methods, args.draws, archs, command, args.samples, args.work)
+    res["out"] = args.out
     write_json_atomic(args.results / f"{args.out}.json", res)
     (args.results / f"{args.out}.md").write_text(markdown(res))
+    if len({r["family"] for r in res["frontier"]}) > 1:
+        from dmnas.reporting.figures import frontier
+
+        measures = tuple(m for m in FRONTIER_MEASURES if m in res["ceilings"])
+        frontier(args.results / args.out, res["frontier"], measures, res["ceilings"])
     log.info("wrote %s", args.results / f"{args.out}.md")
 
 

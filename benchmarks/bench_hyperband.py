@@ -11,7 +11,7 @@ trial seconds, search wall time) and until the winner's deciding trial had finis
 the scores over every architecture each search ranked, and over only those scored at the full
 budget. Resumable: a finished search is remembered in the work folder.
 
-    .venv/bin/python benchmarks/bench_hyperband.py --cache-dir benchmarks/_work/fidelity/cache
+    .venv/bin/python -m benchmarks.bench_hyperband --cache-dir benchmarks/_work/fidelity/cache
 
 Writes ``benchmarks/results/hyperband_vs_grid.{json,md}``.
 """
@@ -21,18 +21,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from run_dmnas import dmnas, exp_id, project_env  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, command_line, machine
+from benchmarks.run_dmnas import dmnas, exp_id, project_env
 
-RESULTS = ROOT / "benchmarks" / "results"
 TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 TUNERS = ("grid", "hyperband", "bohb")
 
@@ -153,7 +148,6 @@ def main() -> None:
         report = json.loads((work / "experiments" / "reports" / sid / "report.json").read_text())
         rows.append(summarise(tuner, work, sid, state[tuner]["wall_seconds"], report["rows"][0], truth))
 
-    import torch
 
     grid = rows[0]
     ratio_keys = ("train_seconds", "image_passes", "nni_trial_seconds", "search_wall_seconds", "train_seconds_to_winner")
@@ -161,8 +155,8 @@ def main() -> None:
         "rows": rows,
         "over_grid": {r["tuner"]: {k: (r[k] / grid[k] if grid[k] else None) for k in ratio_keys} for r in rows[1:]},
         "table": str(args.table),
-        "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "command": command_line(),
+        "machine": machine(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(exist_ok=True)

@@ -10,7 +10,7 @@ CPU defaults otherwise) at ``--precision fp32`` and ``bf16-real`` from the same 
 - the final sets: mean absolute pixel difference between them, against how far each moved from the
   shared initialisation (pixel standard deviations).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_precision.py --ipc 50 --iterations 200
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.bench_precision --ipc 50 --iterations 200
 
 Writes ``benchmarks/results/condense_precision.{json,md}``.
 """
@@ -20,24 +20,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import RESULTS, command_line, machine
+from dmnas.condensation.dm import CondenseConfig, RunOptions, bf16_copy, condense, real_class_means, sample_real_batch
+from dmnas.data import DataConfig, load_dataset
+from dmnas.defaults import for_device
+from dmnas.models import build_convnet
 
-from full_training import machine  # noqa: E402
-
-from dmnas.condensation.dm import CondenseConfig, RunOptions, bf16_copy, condense, real_class_means, sample_real_batch  # noqa: E402
-from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.defaults import for_device  # noqa: E402
-from dmnas.models import build_convnet  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def mean_embedding_difference(data: object, cfg: CondenseConfig, nets: int = 5) -> list[float]:
@@ -76,7 +70,7 @@ def main() -> None:
     rel = [abs(x - y) / abs(x) for x, y in zip(a.losses, b.losses, strict=True)]
     sd = float(data.train_x.std())
     res = {
-        "command": "python benchmarks/bench_precision.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "machine": machine(),
         "date": dt.date.today().isoformat(),
         "config": {"ipc": args.ipc, "iterations": args.iterations, "compile": args.compile},

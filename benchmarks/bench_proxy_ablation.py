@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import logging
 import multiprocessing as mp
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,28 +39,23 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from full_training import machine  # noqa: E402
-
-from dmnas.atomic import write_json_atomic  # noqa: E402
-from dmnas.augment import default_strategy  # noqa: E402
-from dmnas.condensation.cache import Cache, cache_key  # noqa: E402
-from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.condensation.dm import CondenseConfig, RunOptions  # noqa: E402
-from dmnas.defaults import for_device  # noqa: E402
-from dmnas.models import parse_arch  # noqa: E402
-from dmnas.reporting.stats import spearman  # noqa: E402
-from dmnas.reporting.build import build_rows, ceiling_of  # noqa: E402
-from dmnas.groundtruth.truth import GroundTruth  # noqa: E402
-from dmnas.reporting.types import ProxyScores  # noqa: E402
-from dmnas.nas.zero_cost import ZERO_COST  # noqa: E402
-from dmnas.train import TrainRecipe  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, command_line, machine
+from dmnas.atomic import write_json_atomic
+from dmnas.augment import default_strategy
+from dmnas.condensation.cache import Cache, cache_key
+from dmnas.data import DataConfig, load_dataset
+from dmnas.condensation.dm import CondenseConfig, RunOptions
+from dmnas.defaults import for_device
+from dmnas.models import parse_arch
+from dmnas.reporting.stats import spearman
+from dmnas.reporting.build import build_rows, ceiling_of
+from dmnas.groundtruth.truth import GroundTruth
+from dmnas.reporting.types import ProxyScores
+from dmnas.nas.trials.zero_cost import ZERO_COST
+from dmnas.train import TrainRecipe
 
 log = logging.getLogger("proxy_ablation")
 TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
-RESULTS = ROOT / "benchmarks" / "results"
 DATA = DataConfig(name="fashion_mnist")
 STRATEGY = default_strategy(DATA.name)
 # Varied ConvNets of the DM embedding's width, spanning convnet_grid's axes (not the table's
@@ -200,8 +194,8 @@ def condense_setting(setting: Setting, data: Any, cache: Cache, threads: int = 2
 def _score_one(setting: Setting, arch: str, seed: int, key: str | None, cache_dir: str, out: str) -> None:
     import torch
 
-    from dmnas.nas.proxies import TRAINING_SETS, score_zero_cost, train_and_score
-    from dmnas.nas.context import TrialContext
+    from dmnas.nas.trials.proxies import TRAINING_SETS, score_zero_cost, train_and_score
+    from dmnas.nas.trials.context import TrialContext
 
     torch.set_num_threads(1)
     data = load_dataset(DATA)
@@ -515,7 +509,7 @@ def report(
         "tables": [str(t.relative_to(ROOT)) if t.is_relative_to(ROOT) else str(t) for t in args.table],
         "unbiased_n": len(truth.unbiased & set(truth.mean)),
         "top_population_n": len(archs),
-        "command": "python " + " ".join(sys.argv),
+        "command": command_line(),
         "machine": f"{machine()}, torch {torch.__version__}",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -7,7 +7,7 @@ regret of the confirmed pick, cost per architecture, and the noise ceiling of th
 Resumable: finished searches are remembered in the work folder and not run again; rerun with
 ``--report-only`` to re-score them after the table has grown.
 
-    .venv/bin/python benchmarks/bench_proxy_fidelity.py --concurrency 2
+    .venv/bin/python -m benchmarks.bench_proxy_fidelity --concurrency 2
 
 Writes ``benchmarks/results/proxy_fidelity.{json,md}``.
 """
@@ -17,15 +17,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-from run_dmnas import dmnas, exp_id, project_env, report_body  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, command_line, machine
+from benchmarks.run_dmnas import dmnas, exp_id, project_env, report_body
 
-RESULTS = ROOT / "benchmarks" / "results"
 TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
 PROXIES = ("dm", "random", "early", "synflow", "naswot")
 
@@ -86,7 +82,6 @@ def main() -> None:
     )
     report = json.loads((work / "experiments" / "reports" / "+".join(ids) / "report.json").read_text())
 
-    import torch
 
     rows = []
     for p, r in zip([p for p in args.proxies if p in state], report["rows"], strict=True):
@@ -133,8 +128,8 @@ def main() -> None:
         )
         if "dm" in state
         else None,
-        "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "command": command_line(),
+        "machine": machine(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(exist_ok=True)

@@ -6,7 +6,7 @@ side in one run, compiled and eager, on the same random networks and images, to 
 default (``dmnas.defaults.CPU_REAL_CHUNK``): the first conv's output of a large chunk does not fit in
 the cache, which makes the layers after it memory-bound.
 
-    python benchmarks/bench_real_chunk.py --chunks 8 16 32 64 256 --repeats 5
+    python -m benchmarks.bench_real_chunk --chunks 8 16 32 64 256 --repeats 5
 
 Writes ``benchmarks/results/real_chunk.{json,md}``.
 """
@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import torch
 
+from benchmarks.common import RESULTS, command_line, machine
 from dmnas.condensation.dm import Embedder, real_class_means
 from dmnas.defaults import CPU_REAL_CHUNK
 from dmnas.models import ConvNetSpec, build_convnet
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def time_real_branch(
@@ -88,8 +84,8 @@ def main() -> None:
         r["speedup_vs_largest_chunk"] = base["median_seconds"] / r["median_seconds"]
 
     result = {
-        "command": " ".join(["python", *sys.argv]),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "command": command_line(),
+        "machine": machine(f"{torch.get_num_threads()} threads"),
         "date": datetime.now().isoformat(timespec="seconds"),
         "settings": f"real branch of one DM iteration: 10 x {args.batch_real} images {shape}, ConvNet {spec.name}, channels_last, no grad",
         "cpu_real_chunk_default": CPU_REAL_CHUNK,

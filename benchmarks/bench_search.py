@@ -6,7 +6,7 @@ Runs, through the real CLI and real NNI experiments, on Fashion-MNIST:
   3. ``dmnas search --proxy dm`` and ``--proxy random`` (same images per class, timed),
 then ``dmnas report`` of the two proxies side by side against the full-data accuracies.
 
-    python benchmarks/bench_search.py --space convnet_small --concurrency 2
+    python -m benchmarks.bench_search --space convnet_small --concurrency 2
 
 Writes ``benchmarks/results/search_<space>.{json,md}``; the work folder is temporary unless ``--workdir``.
 """
@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from run_dmnas import dmnas, exp_id, report_body  # noqa: E402
+from benchmarks.common import RESULTS, command_line, machine
+from benchmarks.run_dmnas import dmnas, exp_id, report_body
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
@@ -86,11 +84,10 @@ def main() -> None:
         (work / "experiments" / "reports" / f"{ids['dm']}+{ids['random']}" / "report.json").read_text()
     )
 
-    import torch
 
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}, device {args.device}",
+        "command": command_line(),
+        "machine": machine(f"device {args.device}"),
         "date": datetime.now().isoformat(timespec="seconds"),
         "wall_seconds": {
             "condense_dm": t_condense,

@@ -14,7 +14,7 @@ Every variant trains the same networks on the same batches; the final losses are
 variant that changed what is computed would show. Threads: ``--threads`` (1 = a trial at
 concurrency 2 on this 2-core machine).
 
-    .venv/bin/python benchmarks/bench_train_step.py
+    .venv/bin/python -m benchmarks.bench_train_step
 
 Writes ``benchmarks/results/train_step_profile.{json,md}``. Measure alone.
 """
@@ -24,15 +24,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+from benchmarks.common import RESULTS, ROOT, command_line, machine
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = ("default", "keep_freed", "keep_freed+channels_last")
 PHASES = ("aug_sample", "aug_apply", "forward", "backward", "optimiser", "loop_rest")
 
@@ -113,7 +110,6 @@ def main() -> None:
     if args.child:
         print(json.dumps(profile(args.child[0], args.child[1], args.threads, args.epochs)))
         return
-    import torch
     import yaml
 
     names = yaml.safe_load((ROOT / "search_spaces" / "convnet_bench48.yaml").read_text())["arch"]["_value"][: args.archs]
@@ -143,8 +139,8 @@ def main() -> None:
         "speedup_vs_default": {v: step["default"] / step[v] for v in VARIANTS},
         "same_final_loss_as_default": same_loss,
         "threads": earlier["threads"] if earlier else args.threads,
-        "command": earlier["command"] if earlier else "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": earlier["machine"] if earlier else f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "command": earlier["command"] if earlier else command_line(),
+        "machine": earlier["machine"] if earlier else machine(),
         "date": earlier["date"] if earlier else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ slot-seconds per trial (span x concurrency / trials), each trial's own timings, 
 the non-training share (the final validation pass counted as scoring, as the issue asks) and
 architectures scored per CPU-minute (per minute of span and per core).
 
-    .venv/bin/python benchmarks/bench_trial_overhead.py --archs 16 --pipeline
+    .venv/bin/python -m benchmarks.bench_trial_overhead --archs 16 --pipeline
 
 Measure alone: the two CPU cores must not be shared with other jobs. Writes
 ``benchmarks/results/trial_overhead.{json,md}``.
@@ -28,15 +28,13 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-from run_dmnas import dmnas, exp_id, project_env  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, command_line, machine
+from benchmarks.run_dmnas import dmnas, exp_id, project_env
 
-RESULTS = ROOT / "benchmarks" / "results"
 MODES = ("process", "worker")
 BEFORE = "process (before)"
 SCORING = ("training", "final_eval")  # what a trial is for; everything else is overhead
@@ -164,7 +162,6 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=None, help="DM cache holding the default set (else condensed now)")
     args = ap.parse_args()
 
-    import torch
     import yaml
 
     tmp = Path(tempfile.mkdtemp(prefix="dmnas-overhead-"))
@@ -198,8 +195,8 @@ def main() -> None:
         "scores_identical": by["worker"]["scores"] == by["process"]["scores"],
         "scores_identical_to_before": by["worker"]["scores"] == by[BEFORE]["scores"] if args.before else None,
         "pipeline_wall_s": None,
-        "command": "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} {cores} CPUs, torch {torch.__version__}".replace("  ", " "),
+        "command": command_line(),
+        "machine": machine(platform.processor() or ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if args.pipeline:

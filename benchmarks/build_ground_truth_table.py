@@ -7,12 +7,12 @@ sample, seeds, recipe, command, machine, dates, seconds) and ``search_spaces/con
 lists the sample as a search space. Architectures are trained in the sample's order, so a partial
 table is still a uniform random sample of the space. Rerun the same command to resume.
 
-    .venv/bin/python benchmarks/build_ground_truth_table.py --n 48 --seeds 0 1
+    .venv/bin/python -m benchmarks.build_ground_truth_table --n 48 --seeds 0 1
 
 A held-out table (architectures the shipped table does not contain, for checking a proxy setting
 chosen on the shipped table against ground truth it was not tuned on):
 
-    .venv/bin/python benchmarks/build_ground_truth_table.py --n 24 --sample-seed 1 \
+    .venv/bin/python -m benchmarks.build_ground_truth_table --n 24 --sample-seed 1 \
         --exclude dmnas/groundtruth/tables/shipped --store dmnas/groundtruth/tables/heldout
 """
 
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-from full_training import ROOT, GroundTruthStore, Job, base_parser, run_jobs, sample_archs, table_fields
+from benchmarks.common import ROOT, command_line
+from benchmarks.full_training import GroundTruthStore, Job, base_parser, run_jobs, sample_archs, table_fields
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
@@ -60,7 +60,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python benchmarks/" + " ".join(sys.argv)
+    command = command_line()
     recipe = replace(FULL_RECIPE, epochs=args.epochs)
     excluded = {a for t in args.exclude for a in json.loads((t / "table.json").read_text())["sample"]}
     archs = [a for a in sample_archs(args.space, 0, args.sample_seed) if a not in excluded]

@@ -17,7 +17,7 @@ Design (so that the estimates stay honest):
   architecture of the true top that the screen missed is a hole in the top population; the recall
   estimates how likely that is.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/extend_ground_truth.py --top 60 --uniform 20
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.extend_ground_truth --top 60 --uniform 20
 
 Records land in ``dmnas/groundtruth/tables/extended/<fingerprint>/<recipe key>/`` as each training
 finishes; rerun the same command to resume.
@@ -28,11 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 
 import numpy as np
-from full_training import ROOT, GroundTruthStore, Job, run_jobs, table_fields
-from screen_space import SCREEN_SEED, load_screen, screen_folder
+from benchmarks.common import ROOT, command_line
+from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fields
+from benchmarks.screen_space import SCREEN_SEED, load_screen, screen_folder
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--manifest-only", action="store_true", help="rewrite table.json from the records present")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python benchmarks/" + " ".join(sys.argv)
+    command = command_line()
     data_cfg = DataConfig()
     fingerprint = load_dataset(data_cfg).fingerprint
     screen = load_screen(screen_folder(fingerprint, args.screen_images, SCREEN_SEED))

@@ -1,7 +1,7 @@
 """Resumable full-data training of (architecture, seed, recipe) jobs into a ground-truth store.
 
 Shared by ``study_full_epochs.py`` and ``build_ground_truth_table.py``. Each job trains through
-``dmnas.nas.proxies.train_and_score`` -- the code path of a ``--proxy full`` trial -- and is
+``dmnas.nas.trials.proxies.train_and_score`` -- the code path of a ``--proxy full`` trial -- and is
 written as soon as it finishes, so an interrupted run loses at most the jobs in flight and a
 rerun trains only what is missing. Small ConvNets use two cores badly from one process, so jobs
 run in ``--processes`` single-threaded workers (measured: 2 x 1 thread gives ~1.3x the
@@ -14,21 +14,18 @@ import argparse
 import datetime as dt
 import logging
 import multiprocessing as mp
-import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.groundtruth.store import GroundTruthStore  # noqa: E402
-from dmnas.nas.space import load_space  # noqa: E402
-from dmnas.train import TrainRecipe  # noqa: E402
+from benchmarks.common import ROOT, machine
+from dmnas.data import DataConfig, load_dataset
+from dmnas.groundtruth.store import GroundTruthStore
+from dmnas.nas.space import load_space
+from dmnas.train import TrainRecipe
 
 log = logging.getLogger("full_training")
 TABLE_STORE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
@@ -40,11 +37,6 @@ class Job:
     seed: int
     recipe: TrainRecipe
 
-
-def machine() -> str:
-    return (
-        f"{platform.node()} {platform.machine()} {mp.cpu_count()} cores, python {platform.python_version()}"
-    )
 
 
 def sample_archs(space: str, n: int, seed: int) -> list[str]:
@@ -59,7 +51,7 @@ def _run_one(job: Job, store_root: str, data_cfg: dict, threads: int, command: s
     import torch
 
     from dmnas.models import parse_arch
-    from dmnas.nas.proxies import train_and_score
+    from dmnas.nas.trials.proxies import train_and_score
 
     torch.set_num_threads(threads)
     data = load_dataset(DataConfig(**data_cfg))

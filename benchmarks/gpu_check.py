@@ -37,7 +37,6 @@ import datetime as dt
 import json
 import os
 import pickle
-import platform
 import re
 import shutil
 import subprocess
@@ -47,9 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from reference_dm import FMNIST, prepare_reference, reference_argv, seconds_per_iteration  # noqa: E402
+from benchmarks.common import ROOT, machine
+from benchmarks.reference_dm import FMNIST, prepare_reference, reference_argv, seconds_per_iteration
 
 REFERENCE_FILES = ("main_DM.py", "utils.py", "networks.py")
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -425,7 +423,7 @@ def main() -> int:
             print(f"gpu_check: dm50: {json.dumps(result['dm50'])}", flush=True)
     result.update(
         command="benchmarks/gpu_check.sh " + " ".join(sys.argv[1:]),
-        machine=f"{platform.node()} {torch.cuda.get_device_name(0)}, torch {torch.__version__}, {os.cpu_count()} CPUs",
+        machine=machine(torch.cuda.get_device_name(0)),
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         wall_seconds=time.perf_counter() - t_start,
     )

@@ -12,7 +12,7 @@ uniformly sampled tables (its recall of their true top).
 Records land in ``benchmarks/screen/<fingerprint>/<screen key>/<arch>.json`` as each one finishes
 (commit them as they come); rerun the same command to resume.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/screen_space.py --space convnet_bench
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.screen_space --space convnet_bench
 """
 
 from __future__ import annotations
@@ -21,23 +21,21 @@ import argparse
 import datetime as dt
 import json
 import logging
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from dmnas.atomic import write_json_atomic  # noqa: E402
-from dmnas.condensation.cache import cache_key  # noqa: E402
-from dmnas.data import DataConfig, load_dataset  # noqa: E402
-from dmnas.models import parse_arch  # noqa: E402
-from dmnas.nas.config import FULL_RECIPE  # noqa: E402
-from dmnas.nas.space import load_space  # noqa: E402
-from dmnas.nas.proxies import train_and_score  # noqa: E402
+from benchmarks.common import ROOT, command_line
+from dmnas.atomic import write_json_atomic
+from dmnas.condensation.cache import cache_key
+from dmnas.data import DataConfig, load_dataset
+from dmnas.models import parse_arch
+from dmnas.nas.config import FULL_RECIPE
+from dmnas.nas.space import load_space
+from dmnas.nas.trials.proxies import train_and_score
 
 log = logging.getLogger("screen_space")
 STORE = ROOT / "benchmarks" / "screen"
@@ -79,7 +77,7 @@ def main() -> None:
     folder = screen_folder(data.fingerprint, args.images, args.seed, args.store)
     folder.mkdir(parents=True, exist_ok=True)
     recipe = replace(FULL_RECIPE, epochs=1)
-    command = "python benchmarks/" + " ".join(sys.argv)
+    command = command_line()
     write_json_atomic(
         folder / "screen.json",
         {

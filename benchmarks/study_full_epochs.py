@@ -8,7 +8,7 @@ Reports, per length E: Spearman between the seed-mean ranking at E and at 2E, ne
 seed-to-seed Spearman at E (the noise ceiling); and DSA vs none. Resumable: records go into the
 ground-truth store (default: the shipped table) as they finish.
 
-    .venv/bin/python benchmarks/study_full_epochs.py --archs 10 --epochs 1 2 4 --seeds 0 1
+    .venv/bin/python -m benchmarks.study_full_epochs --archs 10 --epochs 1 2 4 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
 from dataclasses import replace
 
 import numpy as np
 from scipy import stats
 
-from full_training import ROOT, GroundTruthStore, Job, base_parser, machine, run_jobs, sample_archs
+from benchmarks.common import RESULTS, command_line, machine
+from benchmarks.full_training import GroundTruthStore, Job, base_parser, run_jobs, sample_archs
 
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged
 from dmnas.train import TrainRecipe
 
-RESULTS = ROOT / "benchmarks" / "results"
 DSA = "color_crop_cutout_flip_scale_rotate"
 
 
@@ -149,7 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     # The training command (an --analyse-only rerun only re-reads its records).
-    command = "python benchmarks/" + " ".join(a for a in sys.argv if a != "--analyse-only")
+    command = command_line(drop=("--analyse-only",))
     archs = sample_archs(args.space, args.archs, args.sample_seed)
     store = GroundTruthStore(args.store)
     data_cfg = DataConfig()

@@ -16,8 +16,8 @@ Jobs run best-first, single-threaded, and each record is written as it finishes:
 is still the top of the ranking, and rerunning the same command trains only what is missing.
 ``--manifest-only`` rewrites ``table.json`` from the records present (commit both as they land).
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/top_truth.py --phase seeds --processes 1
-    OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/top_truth.py --phase converged --processes 1
+    OMP_NUM_THREADS=1 nice .venv/bin/python -m benchmarks.top_truth --phase seeds --processes 1
+    OMP_NUM_THREADS=1 nice .venv/bin/python -m benchmarks.top_truth --phase converged --processes 1
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import argparse
 import datetime as dt
 import json
 import logging
-import sys
 from dataclasses import replace
 
 import numpy as np
-from full_training import ROOT, GroundTruthStore, Job, machine, run_jobs, table_fields
+from benchmarks.common import ROOT, command_line, machine
+from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fields
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
@@ -43,8 +43,8 @@ STORE = TABLES_DIR / "top"
 SOURCE_TABLES = ("shipped", "heldout", "extended")
 # What built the table (its manifest says these, whichever invocation last rewrote it).
 BUILD_COMMANDS = (
-    "OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase seeds --processes 1 ; "
-    "OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase converged --processes 1"
+    "OMP_NUM_THREADS=1 python -m benchmarks.top_truth --phase seeds --processes 1 ; "
+    "OMP_NUM_THREADS=1 python -m benchmarks.top_truth --phase converged --processes 1"
 )
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--manifest-only", action="store_true", help="rewrite table.json from the records present")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    command = "python benchmarks/top_truth.py " + " ".join(sys.argv[1:])
+    command = command_line()
 
     data_cfg = DataConfig()
     fingerprint = load_dataset(data_cfg).fingerprint
@@ -148,7 +148,7 @@ Top 5 by seeds 0/1: {', '.join(res['top5_by_seeds01'])}. By seeds 2/3: {', '.joi
 
 Longer recipe (cosine, the same lr; the study: top 10 at 4 and 8 epochs, then the top 20 at 8 epochs, 2 seeds),
 records so far: {json.dumps(longer)}. Not enough to say whether the top's order holds at convergence;
-`OMP_NUM_THREADS=1 python benchmarks/top_truth.py --phase converged --processes 1` resumes it.
+`OMP_NUM_THREADS=1 python -m benchmarks.top_truth --phase converged --processes 1` resumes it.
 """
     )
 
@@ -200,5 +200,4 @@ def write_manifest(
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

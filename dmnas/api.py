@@ -12,7 +12,6 @@ any work starts; none prints.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import json
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dmnas.errors import DmnasError
+from dmnas.nas.config import SEARCH
 
 if TYPE_CHECKING:
     import torch
@@ -27,29 +27,22 @@ if TYPE_CHECKING:
     from dmnas.condensation.proxyset import ProxyJob, ProxySet
     from dmnas.data import Dataset
     from dmnas.reporting.report import Report
-    from dmnas.nas.config import SearchConfig
+    from dmnas.nas.config import SearchConfig, SearchOptions
     from dmnas.nas.space import SearchSpace
 
 
-def _split(options: dict[str, Any], fn: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The options ``fn`` takes, and the rest."""
-    names = set(inspect.signature(fn).parameters)
-    return {k: v for k, v in options.items() if k in names}, {k: v for k, v in options.items() if k not in names}
-
-
-def _refuse_unknown(rest: dict[str, Any], where: str) -> None:
-    if rest:
-        raise DmnasError(f"{where}() got unknown option(s) {', '.join(sorted(rest))}")
-
-
 def condense_job(dataset: str = "fashion_mnist", **options: Any) -> ProxyJob:
-    """The resolved :class:`ProxyJob` of ``condense(dataset, **options)`` (nothing runs)."""
+    """The resolved :class:`ProxyJob` of ``condense(dataset, **options)`` (nothing runs); ``options``
+    are :func:`dmnas.condensation.proxyset.proxy_job`'s keywords, ``None`` meaning its default."""
     from dmnas.condensation.proxyset import proxy_job
 
     opts = {k: v for k, v in options.items() if v is not None}
-    known, rest = _split(opts, proxy_job)
-    _refuse_unknown(rest, "condense")
-    return proxy_job(dataset, **known)
+    try:
+        return proxy_job(dataset, **opts)
+    except TypeError as err:  # an unknown keyword: Python names it
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise DmnasError(f"unknown option {str(err).split('argument ')[-1]}") from None
 
 
 def condense(
@@ -129,58 +122,9 @@ class SearchResult:
         return max(self.results, key=lambda r: r.score, default=None)
 
 
-SEARCH_DEFAULTS: dict[str, Any] = {
-    "max_trials": None, "max_duration": None, "concurrency": 1, "port": 8080, "ui_host": "127.0.0.1",
-    "keep_ui": False, "epochs": None, "full_epochs": None, "proxy_seeds": 1, "full_seeds": 2, "recipe": None,
-    "ground_truth": None, "confirm": None, "table": None, "test_split": False, "trial_seed": 0,
-    "resume": None, "training_service": "local", "machines": None, "workdir": None, "trials_per_gpu": None,
-    "trial_mode": "worker", "quiet": False,
-}
-
-
-def search_config(space: str, proxy: str, tuner: str, job: ProxyJob | None, **options: Any) -> SearchConfig:
+def search_config(space: str, proxy: str, tuner: str, job: ProxyJob | None, options: SearchOptions = SEARCH) -> SearchConfig:
     """The resolved :class:`SearchConfig` of ``search(...)`` (``job`` None when resuming)."""
-    from dmnas.nas.config import CONFIRM, PROXY_EPOCHS, SearchConfig, default_workdir, recipes
-
-    unknown = set(options) - set(SEARCH_DEFAULTS)
-    _refuse_unknown({k: options[k] for k in unknown}, "search")
-    o = {**SEARCH_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    proxy_recipe, full_recipe = recipes(
-        o["epochs"] if o["epochs"] is not None else PROXY_EPOCHS,
-        o["full_epochs"],
-        Path(o["recipe"]) if o["recipe"] else None,
-        job.condense.strategy if job else "none",
-        job.device if job else "cpu",
-    )
-    from dmnas.defaults import TRIALS_PER_GPU
-
-    return SearchConfig(
-        space=space,
-        proxy=proxy,
-        proxy_recipe=proxy_recipe,
-        full_recipe=full_recipe,
-        workdir=Path(o["workdir"]).resolve() if o["workdir"] else default_workdir(),
-        tuner=tuner,
-        max_trials=o["max_trials"],
-        max_duration=o["max_duration"],
-        concurrency=o["concurrency"],
-        port=o["port"],
-        ui_host=o["ui_host"],
-        keep_ui=o["keep_ui"],
-        proxy_seeds=o["proxy_seeds"],
-        full_seeds=o["full_seeds"],
-        ground_truth=o["ground_truth"],
-        confirm=o["confirm"] if o["confirm"] is not None else CONFIRM,
-        table=o["table"],
-        test_split=o["test_split"],
-        trial_seed=o["trial_seed"],
-        quiet=o["quiet"],
-        resume=o["resume"],
-        training_service=o["training_service"],
-        machines=Path(o["machines"]) if o["machines"] else None,
-        trials_per_gpu=o["trials_per_gpu"] if o["trials_per_gpu"] is not None else TRIALS_PER_GPU,
-        trial_mode=o["trial_mode"],
-    )
+    return options.to_config(space, proxy, tuner, job.condense.strategy if job else "none", job.device if job else "cpu")
 
 
 def search(
@@ -188,28 +132,60 @@ def search(
     proxy: str = "dm",
     tuner: str = "grid",
     on_report: Callable[[Report], None] | None = None,
-    **options: Any,
+    *,
+    max_trials: int | None = SEARCH.max_trials,
+    max_duration: str | None = SEARCH.max_duration,
+    concurrency: int = SEARCH.concurrency,
+    port: int = SEARCH.port,
+    ui_host: str = SEARCH.ui_host,
+    keep_ui: bool = SEARCH.keep_ui,
+    epochs: int = SEARCH.epochs,
+    full_epochs: int | None = SEARCH.full_epochs,
+    proxy_seeds: int = SEARCH.proxy_seeds,
+    proxy_draws: int = SEARCH.proxy_draws,
+    full_seeds: int = SEARCH.full_seeds,
+    recipe: Path | str | None = SEARCH.recipe,
+    ground_truth: int | None = SEARCH.ground_truth,
+    confirm: int = SEARCH.confirm,
+    table: str | list[str] | None = SEARCH.table,
+    test_split: bool = SEARCH.test_split,
+    trial_seed: int = SEARCH.trial_seed,
+    resume: str | None = SEARCH.resume,
+    training_service: str = SEARCH.training_service,
+    machines: Path | str | None = SEARCH.machines,
+    workdir: Path | str | None = SEARCH.workdir,
+    trials_per_gpu: int = SEARCH.trials_per_gpu,
+    trial_mode: str = SEARCH.trial_mode,
+    quiet: bool = SEARCH.quiet,
+    progress: bool = False,
+    **proxy_set: Any,
 ) -> SearchResult:
     """Run the NNI experiment as ``dmnas search`` does: score every candidate of ``space`` on the
     proxy, then (with ``ground_truth=N``) full-data training of an unbiased sample and the proxy's
-    top picks, then the report. Options: the ``dmnas search`` flags, and the ``condense`` options
-    for the proxy set (``ipc``, ``iterations``, ``dataset``, ``device``, ...)."""
+    top picks, then the report. The keywords are the ``dmnas search`` flags (defaults:
+    :data:`dmnas.nas.config.SEARCH`); ``proxy_set``: the ``dmnas condense`` options of the proxy set
+    (``dataset``, ``ipc``, ``iterations``, ``device``, ... -- those of
+    :func:`dmnas.condensation.proxyset.proxy_job`). ``progress``: a condensation progress line on
+    stderr (the CLI's)."""
+    from dmnas.nas.config import SearchOptions
     from dmnas.nas.resume import resume_search
     from dmnas.nas.run import start_search
-    from dmnas.reporting.make import report_searches
     from dmnas.nas.space import load_space as _load
-
     from dmnas.proxykinds import proxy_kind
+    from dmnas.reporting.make import report_searches
 
+    options = SearchOptions(
+        max_trials=max_trials, max_duration=max_duration, concurrency=concurrency, port=port, ui_host=ui_host,
+        keep_ui=keep_ui, epochs=epochs, full_epochs=full_epochs, proxy_seeds=proxy_seeds, proxy_draws=proxy_draws,
+        full_seeds=full_seeds, recipe=recipe, ground_truth=ground_truth, confirm=confirm, table=table,
+        test_split=test_split, trial_seed=trial_seed, resume=resume, training_service=training_service,
+        machines=machines, workdir=workdir, trials_per_gpu=trials_per_gpu, trial_mode=trial_mode, quiet=quiet,
+    )  # fmt: skip
     proxy_kind(proxy)  # an unknown proxy is refused with the valid names
-    progress = bool(options.pop("progress", False))  # a condensation progress line on stderr (the CLI's)
-    search_opts = {k: v for k, v in options.items() if k in SEARCH_DEFAULTS}
-    condense_opts = {k: v for k, v in options.items() if k not in SEARCH_DEFAULTS}
-    resume = search_opts.get("resume")
     if not resume:
         _load(space)  # a mistyped space fails before anything about the proxy is said
-    job = None if resume else condense_job(**{**condense_opts, "quiet": not progress})
-    cfg = search_config(space, proxy, tuner, job, **search_opts)
+    job = None if resume else condense_job(**{**proxy_set, "quiet": not progress})
+    cfg = search_config(space, proxy, tuner, job, options)
     got: list[Report] = []
 
     def finished(search_id: str) -> None:

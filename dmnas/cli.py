@@ -9,7 +9,6 @@ inside the command that runs.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -38,11 +37,10 @@ EXIT_INTERRUPTED = 130
 
 
 def condense_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of ``args`` that :func:`dmnas.api.condense_job` takes."""
-    from dmnas.condensation.proxyset import proxy_job
+    """The options of ``args`` that pick the proxy set (:func:`dmnas.api.condense_job`'s keywords)."""
+    from dmnas.cli_args import PROXY_SET_KEYS
 
-    names = set(inspect.signature(proxy_job).parameters)
-    return {k: v for k, v in vars(args).items() if k in names}
+    return {k: getattr(args, k) for k in getattr(args, PROXY_SET_KEYS)} | {"quiet": args.quiet}
 
 
 def condense_job_of(args: argparse.Namespace) -> Any:
@@ -140,9 +138,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _search_options(args: argparse.Namespace) -> dict[str, Any]:
-    from dmnas.api import SEARCH_DEFAULTS
+    """The options of ``args`` that :class:`dmnas.nas.config.SearchOptions` holds."""
+    from dmnas.nas.config import SearchOptions
 
-    out = {k: v for k, v in vars(args).items() if k in SEARCH_DEFAULTS}
+    out = {k: getattr(args, k) for k in SearchOptions.__dataclass_fields__}
     out["table"] = _table_arg(args.table)
     return out
 
@@ -178,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from dmnas.nas.nni_run import view
+    from dmnas.nas.nni.experiment import view
 
     def ready(url: str) -> None:
         print(f"web UI of experiment {args.id}: {url} (Ctrl-C closes it)", flush=True)

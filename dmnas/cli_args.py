@@ -16,7 +16,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or action.default is argparse.SUPPRESS or "default" in text or action.default is False:
+        if (
+            action.default is None
+            or action.default is argparse.SUPPRESS
+            or "default" in text
+            or action.default is False
+        ):
             return text
         return super()._get_help_string(action) or text
 
@@ -29,8 +34,21 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def add_cache_dir(p: argparse._ActionsContainer) -> None:
     p.add_argument(
-        "--cache-dir", type=Path, default=None, help="proxy-set cache (default: $DMNAS_CACHE or ./condensed_cache)"
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="proxy-set cache (default: $DMNAS_CACHE or ./condensed_cache)",
     )
+
+
+PROXY_SET_KEYS = "proxy_set_keys"  # the namespace attribute naming the options that pick the proxy set
+
+
+def mark_proxy_set(p: argparse.ArgumentParser, group: argparse._ArgumentGroup) -> None:
+    """Record ``group``'s options as the proxy set's (``dmnas condense``'s keywords, which
+    :func:`dmnas.condensation.proxyset.proxy_job` takes), so the CLI hands exactly those on."""
+    keys = (*(p.get_default(PROXY_SET_KEYS) or ()), *(a.dest for a in group._group_actions))
+    p.set_defaults(**{PROXY_SET_KEYS: keys})
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -44,9 +62,14 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with torchvision-layout data and the prepared tensors (default: $DMNAS_DATA or ~/.local/share/dmnas/data)",
     )
-    g.add_argument("--image-size", type=int, default=None, help="side of resized images (imagefolder only; default 32)")
-    g.add_argument("--val-fraction", type=float, default=0.1, help="share of each training class held out for ranking")
+    g.add_argument(
+        "--image-size", type=int, default=None, help="side of resized images (imagefolder only; default 32)"
+    )
+    g.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of each training class held out for ranking"
+    )
     g.add_argument("--split-seed", type=int, default=0, help="seed of the validation split")
+    mark_proxy_set(p, g)
 
 
 def add_condense_args(p: argparse.ArgumentParser) -> None:
@@ -60,15 +83,24 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"DM iterations (default: {defaults.CUDA_ITERATIONS} on CUDA, {defaults.CPU_ITERATIONS} on CPU)",
     )
-    g.add_argument("--init", default="real", choices=["real", "noise"], help="initialise from random real images or noise")
+    g.add_argument(
+        "--init",
+        default="real",
+        choices=["real", "noise"],
+        help="initialise from random real images or noise",
+    )
     g.add_argument(
         "--strategy",
         default=None,
         help=f"siamese augmentation, '_'-joined or 'none' (default {DEFAULT_STRATEGY}; no flip for mnist/svhn)",
     )
     g.add_argument("--batch-real", type=int, default=256, help="real images per class per iteration")
-    g.add_argument("--lr-img", type=float, default=1.0, help="SGD learning rate on the synthetic pixels (momentum 0.5)")
-    g.add_argument("--embed-arch", default=None, help="embedding ConvNet (default d3_w128_relu_instancenorm_avgpooling)")
+    g.add_argument(
+        "--lr-img", type=float, default=1.0, help="SGD learning rate on the synthetic pixels (momentum 0.5)"
+    )
+    g.add_argument(
+        "--embed-arch", default=None, help="embedding ConvNet (default d3_w128_relu_instancenorm_avgpooling)"
+    )
     g.add_argument(
         "--match",
         default="mean",
@@ -92,10 +124,13 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         f"bfloat16, else {defaults.PRECISION['cpu']})",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+    mark_proxy_set(p, g)
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help=f"one of {', '.join(defaults.DEVICES)}")
     add_cache_dir(r)
-    r.add_argument("--checkpoint-every", type=int, default=50, help="iterations between resumable checkpoints")
+    r.add_argument(
+        "--checkpoint-every", type=int, default=50, help="iterations between resumable checkpoints"
+    )
     r.add_argument(
         "--real-chunk",
         type=int,
@@ -110,6 +145,7 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         help=f"torch.compile the embedding net; auto = on for CPU runs of >= {defaults.COMPILE_MIN_ITERATIONS} "
         "iterations (compiling takes 10-30 s once per run on a 2-core CPU)",
     )
+    mark_proxy_set(p, r)
 
 
 def add_eval_args(p: argparse.ArgumentParser, runs_default: int) -> None:
@@ -121,7 +157,9 @@ def add_eval_args(p: argparse.ArgumentParser, runs_default: int) -> None:
         default=None,
         help=f"epochs per network (default: {defaults.EVAL_EPOCHS['cuda']} on CUDA, {defaults.EVAL_EPOCHS['cpu']} on CPU)",
     )
-    g.add_argument("--eval-arch", default=None, help="architecture to evaluate with (default: the embedding net)")
+    g.add_argument(
+        "--eval-arch", default=None, help="architecture to evaluate with (default: the embedding net)"
+    )
     g.add_argument("--eval-seed", type=int, default=0, help="first seed of the evaluation runs")
 
 
@@ -159,7 +197,7 @@ def add_ui_host(p: argparse._ActionsContainer) -> None:
 
 
 def add_search_args(p: argparse.ArgumentParser) -> None:
-    from dmnas.nas.config import CONFIRM, FULL_RECIPE, PROXY_EPOCHS
+    from dmnas.nas.config import FULL_RECIPE, SEARCH
     from dmnas.catalog import available_spaces
     from dmnas.proxykinds import proxy_names
     from dmnas.nas.tuners import TUNERS
@@ -171,7 +209,9 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     s = p.add_argument_group("search")
     s.add_argument(
-        "--space", default="convnet_small", help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file"
+        "--space",
+        default="convnet_small",
+        help=f"name in search_spaces/ ({', '.join(available_spaces())}) or a YAML/JSON file",
     )
     s.add_argument(
         "--proxy",
@@ -184,48 +224,77 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--max-trials",
         type=int,
-        default=None,
+        default=SEARCH.max_trials,
         help="default: the whole space (grid) / one iteration (hyperband, bohb) / 20 (other tuners)",
     )
-    s.add_argument("--max-duration", default=None, help="NNI duration limit, e.g. 30m or 2h (default: none)")
-    s.add_argument("--concurrency", type=int, default=1, help="trials at once")
-    s.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
+    s.add_argument(
+        "--max-duration",
+        default=SEARCH.max_duration,
+        help="NNI duration limit, e.g. 30m or 2h (default: none)",
+    )
+    s.add_argument("--concurrency", type=int, default=SEARCH.concurrency, help="trials at once")
+    s.add_argument("--port", type=int, default=SEARCH.port, help="web UI port (the next free one if taken)")
     add_ui_host(s)
     s.add_argument(
         "--trials-per-gpu",
         type=int,
-        default=None,
-        help=f"trials sharing one GPU, NNI's max_trial_number_per_gpu (default {defaults.TRIALS_PER_GPU}; ignored on CPU)",
+        default=SEARCH.trials_per_gpu,
+        help="trials sharing one GPU, NNI's max_trial_number_per_gpu (ignored on CPU)",
     )
     s.add_argument(
         "--trial-mode",
         choices=("worker", "process"),
-        default="worker",
+        default=SEARCH.trial_mode,
         help="worker: one warm process per slot scores trial after trial (NNI still sees one trial per "
         "architecture); process: every trial imports torch and loads the data itself",
     )
-    s.add_argument("--keep-ui", action="store_true", help="keep the web UI up after the last trial until Ctrl-C")
-    s.add_argument("--epochs", type=int, default=PROXY_EPOCHS, help="training epochs on the proxy set")
+    s.add_argument(
+        "--keep-ui",
+        action="store_true",
+        default=SEARCH.keep_ui,
+        help="keep the web UI up after the last trial until Ctrl-C",
+    )
+    s.add_argument("--epochs", type=int, default=SEARCH.epochs, help="training epochs on the proxy set")
     s.add_argument(
         "--full-epochs",
         type=int,
-        default=None,
+        default=SEARCH.full_epochs,
         help=f"epochs of full-data (ground-truth) training "
         f"(default {defaults.FULL_EPOCHS['cpu']}: {FULL_RECIPE.describe()})",
     )
     s.add_argument(
-        "--proxy-seeds", type=int, default=1, metavar="K", help="score every candidate at K seeds and rank by the mean"
+        "--proxy-seeds",
+        type=int,
+        default=SEARCH.proxy_seeds,
+        metavar="K",
+        help="score every candidate at K seeds and rank by the mean",
     )
     s.add_argument(
-        "--full-seeds", type=int, default=2, metavar="K", help="seeds of full-data training (K >= 2: the noise ceiling)"
+        "--proxy-draws",
+        type=int,
+        default=SEARCH.proxy_draws,
+        metavar="D",
+        help="score every candidate at D independent draws of the proxy (a DM set condensed at each of D seeds, a "
+        "random subset, shuffle or init per draw, each at --proxy-seeds seeds); rank by the mean, and the report "
+        "gives every measure's mean and spread over the draws (one draw is not a verdict)",
     )
     s.add_argument(
-        "--recipe", type=Path, default=None, help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)"
+        "--full-seeds",
+        type=int,
+        default=SEARCH.full_seeds,
+        metavar="K",
+        help="seeds of full-data training (K >= 2: the noise ceiling)",
+    )
+    s.add_argument(
+        "--recipe",
+        type=Path,
+        default=SEARCH.recipe,
+        help="YAML with 'proxy:' and/or 'full:' training recipes (TrainRecipe fields)",
     )
     s.add_argument(
         "--ground-truth",
         type=int,
-        default=None,
+        default=SEARCH.ground_truth,
         metavar="N",
         help="afterwards train an unbiased sample of N architectures on full data (equal inclusion probability, "
         "spread over the proxy ranking; 0: only what the table and earlier runs know) and the proxy's top "
@@ -234,23 +303,26 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--confirm",
         type=int,
-        default=CONFIRM,
+        default=SEARCH.confirm,
         metavar="K",
         help="with --ground-truth: the proxy's top K trained on full data to confirm the pick",
     )
     add_table(s)
     s.add_argument(
-        "--test-split", action="store_true", help="also score proxy trials on the test split (full-data trials always are)"
+        "--test-split",
+        action="store_true",
+        default=SEARCH.test_split,
+        help="also score proxy trials on the test split (full-data trials always are)",
     )
     s.add_argument(
         "--trial-seed",
         type=int,
-        default=0,
+        default=SEARCH.trial_seed,
         help="seed of every trial's initialisation and batches, and of the random, TPE, Hyperband and BOHB tuners",
     )
     s.add_argument(
         "--resume",
-        default=None,
+        default=SEARCH.resume,
         metavar="ID",
         help="continue the interrupted search ID (grid tuner): architectures it already scored are kept, a new "
         "NNI experiment scores the rest; its own space, proxy, recipes and data are reused",
@@ -258,13 +330,13 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--training-service",
         choices=("local", "remote"),
-        default="local",
+        default=SEARCH.training_service,
         help="where trials run: this machine, or the --machines over SSH (NNI's remote training service)",
     )
     s.add_argument(
         "--machines",
         type=Path,
-        default=None,
+        default=SEARCH.machines,
         metavar="FILE",
         help="with --training-service remote: YAML list of machines (host, port, user, ssh_key_file, python, "
         "gpus, data_root; see docs/scale.md)",
@@ -275,12 +347,23 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_args(p: argparse.ArgumentParser) -> None:
-    p.description = "Rank agreement of finished searches with the full-data ground truth, side by side and paired."
+    p.description = (
+        "Rank agreement of finished searches with the full-data ground truth, side by side and paired."
+    )
     add_common(p)
     p.add_argument("ids", nargs="+", help="search ids (see experiments/searches/)")
-    p.add_argument("--full-epochs", type=int, default=None, help="ground-truth recipe epochs (default: the first search's)")
     p.add_argument(
-        "--confirm", type=int, default=None, metavar="K", help="confirm each proxy's top K (default: the first search's)"
+        "--full-epochs",
+        type=int,
+        default=None,
+        help="ground-truth recipe epochs (default: the first search's)",
+    )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=None,
+        metavar="K",
+        help="confirm each proxy's top K (default: the first search's)",
     )
     add_table(p)
     add_workdir(p)
@@ -289,7 +372,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 def add_view_args(p: argparse.ArgumentParser) -> None:
     p.description = "Reopen a finished experiment's NNI web UI (read-only) until Ctrl-C."
     add_common(p)
-    p.add_argument("id", help="NNI experiment id printed by `dmnas search` (the search id, or <id>_gt / <id>_r1)")
+    p.add_argument(
+        "id", help="NNI experiment id printed by `dmnas search` (the search id, or <id>_gt / <id>_r1)"
+    )
     p.add_argument("--port", type=int, default=8080, help="web UI port (the next free one if taken)")
     add_ui_host(p)
 
@@ -298,8 +383,12 @@ def add_cache_args(p: argparse.ArgumentParser) -> None:
     add_common(p)
     add_cache_dir(p)
     csub = p.add_subparsers(dest="cache_cmd", required=True)
-    for name, text in (("list", "one line per entry, each verified"), ("show", "manifest of one entry (verifies it)"),
-                       ("rm", "remove an entry and its checkpoint (entries only)"), ("verify", "check every entry")):
+    for name, text in (
+        ("list", "one line per entry, each verified"),
+        ("show", "manifest of one entry (verifies it)"),
+        ("rm", "remove an entry and its checkpoint (entries only)"),
+        ("verify", "check every entry"),
+    ):
         sp = csub.add_parser(name, help=text, formatter_class=HelpFormatter)
         # `dmnas cache list --cache-dir X` as well as `dmnas cache --cache-dir X list` (SUPPRESS: an
         # absent one here leaves the one given before the subcommand)

@@ -2,8 +2,8 @@
 truth and the report read, instead of comparing its name as a string in each of them.
 
 Light (no torch), so the CLI's ``--help`` lists the registered proxies at once. What a training
-proxy trains on lives in :data:`dmnas.nas.proxies.TRAINING_SETS`, a zero-cost score in
-:data:`dmnas.nas.zero_cost.ZERO_COST`; both are keyed by the same names.
+proxy trains on lives in :data:`dmnas.nas.trials.proxies.TRAINING_SETS`, a zero-cost score in
+:data:`dmnas.nas.trials.zero_cost.ZERO_COST`; both are keyed by the same names.
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ class ProxyKind:
 
     def label(self, meta: dict[str, Any]) -> str:
         """How a report names one search with this proxy, e.g. ``dm ipc50 40ep x2 seeds (ab12cd34)``."""
-        seeds = meta.get("proxy_seeds", 1)
-        return f"{self.name} {self.detail(meta)}" + (f" x{seeds} seeds" if seeds > 1 else "") + f" ({meta['id']})"
+        seeds, draws = meta.get("proxy_seeds", 1), meta.get("proxy_draws", 1)
+        return (
+            f"{self.name} {self.detail(meta)}"
+            + (f" x{seeds} seeds" if seeds > 1 else "")
+            + (f" x{draws} draws" if draws > 1 else "")
+            + f" ({meta['id']})"
+        )
 
 
 PROXY_KINDS: Registry[ProxyKind] = Registry("proxy")

@@ -59,8 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _test_workers(marker: str) -> list[str]:
-    """Warm workers (dmnas.nas.worker processes) whose command line names ``marker``."""
-    out = subprocess.run(["pgrep", "-af", "dmnas.nas.worker --context"], capture_output=True, text=True).stdout
+    """Warm workers (dmnas.nas.trials.worker processes) whose command line names ``marker``."""
+    out = subprocess.run(["pgrep", "-af", "dmnas.nas.trials.worker --context"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if marker in line]
 
 

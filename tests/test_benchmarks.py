@@ -17,19 +17,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
-SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if "argparse" in p.read_text() and "__main__" in p.read_text())
+SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py") if "argparse" in p.read_text() and "__main__" in p.read_text())
 
 
 def bench_module(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(BENCH))
-    return importlib.import_module(name)
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def test_no_module_edits_sys_path() -> None:
+    """Benchmarks are a package run as ``python -m benchmarks.<name>``; nothing reaches code by path hacks."""
+    offenders = [str(p.relative_to(ROOT)) for d in ("benchmarks", "dmnas", "tests") for p in (ROOT / d).rglob("*.py")
+                 if "_work" not in p.parts and re.search(r"sys\.path\.(insert|append)", p.read_text())]  # fmt: skip
+    assert offenders == []
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_benchmark_parses_its_arguments(script: str) -> None:
-    out = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT)  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--help"], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage:" in out.stdout
 
@@ -66,11 +72,25 @@ def test_the_speed_benchmarks_dmnas_run_condenses(fmnist_env: dict[str, str], mo
 
 @pytest.mark.slow
 def test_bench_draws_scores_and_reports_a_tiny_table(fmnist_env: dict[str, str], tmp_path: Path) -> None:
-    cmd = [sys.executable, str(BENCH / "bench_draws.py"), "--draws", "2", "--methods", "early 10k passes",
+    cmd = [sys.executable, "-m", "benchmarks.bench_draws", "--draws", "2", "--methods", "early 10k passes", "naswot",
            "--arch-names", "d1_w8_leakyrelu_layernorm_avgpooling", "d1_w8_sigmoid_batchnorm_avgpooling",
            "d1_w8_relu_batchnorm_none",
            "--samples", "20", "--results", str(tmp_path), "--work", str(tmp_path / "work")]  # fmt: skip
-    out = subprocess.run(cmd, env=dict(fmnist_env, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=dict(fmnist_env, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600,
+                         cwd=ROOT)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     md = (tmp_path / "proxy_draws.md").read_text()
-    assert "early 10k passes | 2 |" in md
+    assert "early 10k passes | 2 |" in md and "naswot | 2 |" in md
+    assert "## The equal-compute frontier" in md and (tmp_path / "proxy_draws.png").is_file()  # two families
+
+
+def test_the_frontier_reading_needs_a_paired_interval_and_no_more_seconds() -> None:
+    from benchmarks.bench_draws import best_per_budget
+
+    res = {"methods": [{"method": "a", "s_per_arch": 1.0}, {"method": "b", "s_per_arch": 2.0}],
+           "paired_methods": [{"a": "a", "b": "b", "measure": "weighted_tau", "delta": 0.2, "ci95": [0.1, 0.3]},
+                              {"a": "a", "b": "b", "measure": "regret_at3", "delta": 0.5, "ci95": [0.1, 0.9]},
+                              {"a": "a", "b": "b", "measure": "spearman", "delta": 0.1, "ci95": [-0.1, 0.3]}]}  # fmt: skip
+    assert best_per_budget(res, "weighted_tau")[0].startswith("- a beats b on weighted_tau")
+    assert best_per_budget(res, "regret_at3")[0].startswith("- no method")  # b has lower regret but costs more
+    assert best_per_budget(res, "spearman")[0].startswith("- no method")  # the interval covers 0

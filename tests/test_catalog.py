@@ -17,8 +17,8 @@ def test_the_catalog_lists_what_the_registries_hold() -> None:
     from dmnas.condensation.dm import DEFAULT_IPC
     from dmnas.data import RAW_LOADERS, dataset_names
     from dmnas.groundtruth.tables import table_names
-    from dmnas.nas.proxies import TRAINING_SETS
-    from dmnas.nas.zero_cost import ZERO_COST
+    from dmnas.nas.trials.proxies import TRAINING_SETS
+    from dmnas.nas.trials.zero_cost import ZERO_COST
     from dmnas.proxykinds import PROXY_KINDS
     from dmnas.nas.space import available_spaces
     from dmnas.train import SCHEDULES

@@ -77,3 +77,51 @@ def test_cpu_precision_follows_native_bfloat16(monkeypatch) -> None:  # noqa: AN
     monkeypatch.setattr(defaults, "native_bf16", lambda device, flags=None: False)
     assert defaults.for_device("cpu").precision == "fp32"
     assert defaults.for_device("cuda").precision == "tf32"
+
+
+def test_search_defaults_live_in_one_place() -> None:
+    """dmnas.search()'s keywords are SearchOptions' fields with its defaults, and --help shows them."""
+    import dataclasses
+    import inspect
+
+    from dmnas.api import search
+    from dmnas.cli import build_parser
+    from dmnas.nas.config import SEARCH, SearchConfig, SearchOptions
+
+    params = {n: p.default for n, p in inspect.signature(search).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    params.pop("progress")
+    assert params == {f.name: getattr(SEARCH, f.name) for f in dataclasses.fields(SearchOptions)}
+    args = build_parser(["search"]).parse_args(["search"])
+    for f in dataclasses.fields(SearchOptions):
+        assert getattr(args, f.name) == getattr(SEARCH, f.name), f.name
+    shared = set(SearchConfig.__dataclass_fields__) & set(SearchOptions.__dataclass_fields__)
+    for name in shared:  # the resolved config's own defaults agree too
+        default = SearchConfig.__dataclass_fields__[name].default
+        if default is not dataclasses.MISSING:
+            assert default == getattr(SEARCH, name), name
+
+
+def test_api_and_cli_resolve_the_same_search_config(device: str, tmp_path) -> None:  # noqa: ANN001
+    from dmnas.api import condense_job, search_config
+    from dmnas.cli import _search_options, build_parser, condense_job_of
+    from dmnas.nas.config import SearchOptions
+
+    argv = ["search", "--device", device, "--cache-dir", str(tmp_path), "--workdir", str(tmp_path / "w"),
+            "--concurrency", "2", "--proxy-draws", "3", "--table", "shipped", "heldout"]  # fmt: skip
+    args = build_parser(["search"]).parse_args(argv)
+    cli = search_config(args.space, args.proxy, args.tuner, condense_job_of(args), SearchOptions(**_search_options(args)))
+    job = condense_job(device=device, cache_dir=tmp_path)
+    api = search_config("convnet_small", "dm", "grid", job,
+                        SearchOptions(workdir=tmp_path / "w", concurrency=2, proxy_draws=3, table=["shipped", "heldout"]))  # fmt: skip
+    assert api == cli
+    assert api.proxy_draws == 3 and api.full_recipe.epochs == defaults.FULL_EPOCHS[device]
+
+
+def test_an_unknown_keyword_is_one_clear_line(tmp_path) -> None:  # noqa: ANN001
+    import dmnas
+    from dmnas.errors import DmnasError
+
+    with pytest.raises(DmnasError, match="unknown option 'ipcc'"):
+        dmnas.search("convnet_tiny", proxy="random", ipcc=2, workdir=tmp_path)
+    with pytest.raises(DmnasError, match="--concurrency must be an integer"):
+        dmnas.search("convnet_tiny", proxy="random", concurrency="2", workdir=tmp_path)

@@ -40,11 +40,8 @@ def test_cifar_standin_has_cifar10s_format(tmp_path: Path, monkeypatch: pytest.M
     import torchvision.datasets as datasets
     import torchvision.datasets.cifar as cifar
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from gpu_check import write_cifar_standin
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks.gpu_check import write_cifar_standin
+
     root = write_cifar_standin(tmp_path, per_batch=20)
     # As the check's prelude does for both programs: the stand-in cannot match CIFAR-10's checksums.
     monkeypatch.setattr(datasets.CIFAR10, "_check_integrity", lambda self: True)

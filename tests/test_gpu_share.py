@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dmnas.nas.gpu_share import GpuShare, share_machines, share_one_machine
+from dmnas.nas.nni.gpu_share import GpuShare, share_machines, share_one_machine
 
 # What NNI's collector (nni/tools/nni_manager_scripts/collect_gpu_info.py) calls, for FAKE_GPUS idle GPUs.
 FAKE_PYNVML = '''
@@ -74,8 +74,8 @@ def fake_gpu_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gpus: int)
 
 
 def run_trials(tmp_path: Path, trials_per_gpu: int, concurrency: int, port: int) -> tuple[object, list[dict]]:
-    from dmnas.nas.manager import choose_port
-    from dmnas.nas.nni_run import ExperimentSettings, run_experiment
+    from dmnas.nas.nni.manager import choose_port
+    from dmnas.nas.nni.experiment import ExperimentSettings, run_experiment
 
     code = tmp_path / f"code{trials_per_gpu}"
     code.mkdir()
@@ -132,7 +132,7 @@ def test_nni_as_it_comes_freezes_on_a_whole_gpu_trial_on_a_one_gpu_machine(
     pytest.importorskip("nni")
     from nni.experiment import Experiment, RunMode
 
-    from dmnas.nas.manager import choose_port, manager_env
+    from dmnas.nas.nni.manager import choose_port, manager_env
 
     fake_gpu_machine(tmp_path, monkeypatch, gpus=1)
     code = tmp_path / "code"

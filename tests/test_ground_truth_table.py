@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from dmnas.groundtruth.store import GroundTruthStore, merged, recipe_key
@@ -11,9 +10,8 @@ from dmnas.train import TrainRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "dmnas" / "groundtruth" / "tables" / "shipped"
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from full_training import Job, missing_jobs, sample_archs  # noqa: E402
+from benchmarks.full_training import Job, missing_jobs, sample_archs  # noqa: E402
 
 
 def test_table_manifest_matches_its_records_and_the_default_recipe() -> None:

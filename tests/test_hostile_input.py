@@ -29,7 +29,7 @@ HOSTILE = 'my project/W $(touch PWNED) `touch PWNED2` "q" \'s\' é'
 
 
 def test_trial_command_keeps_a_hostile_path_one_word(tmp_path: Path) -> None:
-    from dmnas.nas.worker_pool import trial_argv, trial_command
+    from dmnas.nas.trials.warm_workers import trial_argv, trial_command
 
     context = tmp_path / HOSTILE / "context.json"
     for mode in ("worker", "process"):
@@ -42,7 +42,7 @@ def test_trial_command_keeps_a_hostile_path_one_word(tmp_path: Path) -> None:
 
 
 def test_remote_trial_command_never_expands_a_python_path(tmp_path: Path) -> None:
-    from dmnas.nas.machines import MachineList, trial_command
+    from dmnas.nas.remote import MachineList, trial_command
 
     class Fake(MachineList):  # only the interpreters matter here
         def __init__(self) -> None:
@@ -56,7 +56,7 @@ def test_remote_trial_command_never_expands_a_python_path(tmp_path: Path) -> Non
 
 
 def test_node_require_quotes_a_path_with_spaces_and_quotes() -> None:
-    from dmnas.nas.manager import node_require
+    from dmnas.nas.nni.manager import node_require
 
     assert node_require(Path('/a b/c"d\\e.js')) == '--require "/a b/c\\"d\\\\e.js"'
 
@@ -65,7 +65,7 @@ def test_manager_preload_quotes_the_tuner_command(tmp_path: Path) -> None:
     """NNI runs its tuner as spawn(python, args, {shell: true}); with the preload a path with a
     space and a `$(...)` stays one word and is not run."""
     nni_node = next(Path(p) for p in sys.path if (Path(p) / "nni_node" / "node").exists()) / "nni_node" / "node"
-    from dmnas.nas.manager import MANAGER_PRELOAD
+    from dmnas.nas.nni.manager import MANAGER_PRELOAD
 
     script = tmp_path / "spawn.js"
     target = tmp_path / "my dir $(touch PWNED)"
@@ -87,7 +87,7 @@ def test_manager_preload_quotes_the_tuner_command(tmp_path: Path) -> None:
 
 
 def test_port_lock_never_follows_a_symlink_nor_changes_a_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dmnas.nas import manager
+    from dmnas.nas.nni import manager
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     folder = manager.lock_dir()
@@ -110,7 +110,7 @@ def test_port_lock_never_follows_a_symlink_nor_changes_a_mode(tmp_path: Path, mo
 
 
 def test_a_lock_folder_open_to_others_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dmnas.nas import manager
+    from dmnas.nas.nni import manager
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     (tmp_path / "dmnas-ports").mkdir(mode=0o777)
@@ -120,7 +120,7 @@ def test_a_lock_folder_open_to_others_is_refused(tmp_path: Path, monkeypatch: py
 
 
 def test_a_lock_folder_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dmnas.nas import manager
+    from dmnas.nas.nni import manager
 
     if os.getuid() != 0:
         pytest.skip("making a folder owned by another user needs root")
@@ -132,7 +132,7 @@ def test_a_lock_folder_of_another_user_is_refused(tmp_path: Path, monkeypatch: p
 
 
 def test_time_wait_sockets_do_not_make_a_port_busy() -> None:
-    from dmnas.nas.manager import port_is_free
+    from dmnas.nas.nni.manager import port_is_free
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Node.js (NNI's manager) listens
@@ -237,7 +237,7 @@ def test_api_rejects_wrong_types_before_any_work(
 
 
 def test_a_zombie_worker_is_not_still_running() -> None:
-    from dmnas.nas.worker_pool import pid_alive
+    from dmnas.nas.trials.warm_workers import pid_alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     for _ in range(100):
@@ -272,7 +272,7 @@ def test_a_table_folder_without_manifest_is_refused(tmp_path: Path) -> None:
 
 
 def test_invalid_machines_yaml_is_one_line(tmp_path: Path) -> None:
-    from dmnas.nas.machines import load_machines
+    from dmnas.nas.remote import load_machines
 
     bad = tmp_path / "m.yaml"
     bad.write_text("machines:\n  - host: [a\n")
@@ -395,11 +395,11 @@ def test_sigkill_of_a_search_leaves_no_manager_and_no_worker(nni_env: dict[str, 
     proc.wait()
     t0 = time.time()
     while time.time() - t0 < 10 and (processes_mentioning(str(work)) or any(map(is_nni_manager, managers))
-                                     or processes_mentioning("dmnas.nas.nni_guard")):  # fmt: skip
+                                     or processes_mentioning("dmnas.nas.nni.guard")):  # fmt: skip
         time.sleep(0.5)
     assert not processes_mentioning(str(work)), processes_mentioning(str(work))
     assert not [p for p in managers if is_nni_manager(p)], "NNI's manager outlived its owner"
-    assert not processes_mentioning("dmnas.nas.nni_guard"), "NNI's tuner outlived its manager"
+    assert not processes_mentioning("dmnas.nas.nni.guard"), "NNI's tuner outlived its manager"
     # the killed experiment reopens read-only, or says in one line why not; never a traceback
     view = subprocess.Popen([sys.executable, "-m", "dmnas", "view", search, "--port", "18751"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -426,7 +426,7 @@ def test_the_tuner_guard_exits_when_its_manager_is_gone(tmp_path: Path) -> None:
     """A manager killed outright must not leave NNI's tuner answering the next experiment on its port."""
     manager = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     # a stand-in for NNI's tuner that would otherwise run for a minute
-    code = ("import threading, time; from dmnas.nas.nni_guard import watch; "
+    code = ("import threading, time; from dmnas.nas.nni.guard import watch; "
             f"threading.Thread(target=watch, args=({manager.pid},), daemon=True).start(); time.sleep(60)")  # fmt: skip
     tuner = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(1.0)

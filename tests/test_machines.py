@@ -14,10 +14,10 @@ import pytest
 
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
-from dmnas.nas.machines import load_machines, manager_ip, trial_command
+from dmnas.nas.remote import load_machines, manager_ip, trial_command
 from dmnas.nas.folder import adopt_records, nni_final_records
-from dmnas.nas.machines import remote_context
-from dmnas.nas.context import TrialContext, trial_data_dir
+from dmnas.nas.remote import remote_context
+from dmnas.nas.trials.context import TrialContext, trial_data_dir
 from dmnas.train import TrainRecipe
 
 
@@ -238,7 +238,7 @@ def test_search_config_pairs_remote_with_machines(tmp_path: Path) -> None:
 
 
 def test_a_dead_manager_is_explained_by_its_last_error(tmp_path: Path) -> None:
-    from dmnas.nas.nni_run import last_manager_error
+    from dmnas.nas.nni.experiment import last_manager_error
 
     log = tmp_path / "nnimanager.log"
     log.write_text(
@@ -270,7 +270,7 @@ def test_every_unreachable_machine_is_its_own_error_line(
 
     from dmnas.cli import main
     from dmnas.nas import run
-    from dmnas.nas.machines import check_machines
+    from dmnas.nas.remote import check_machines
 
     ports = []
     for _ in range(2):  # two ports nobody listens on
@@ -301,8 +301,8 @@ def test_every_unreachable_machine_is_its_own_error_line(
 def test_remote_machines_get_their_trials_per_gpu(tmp_path: Path, key: Path) -> None:
     """--trials-per-gpu reaches NNI's remote machines (it used to stop at the local service)."""
     pytest.importorskip("nni")
-    from dmnas.nas.gpu_share import share_machines
-    from dmnas.nas.machines import nni_machine_list
+    from dmnas.nas.nni.gpu_share import share_machines
+    from dmnas.nas.remote import nni_machine_list
 
     ml = load_machines(
         write(

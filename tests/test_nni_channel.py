@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from dmnas.nas.nni_channel import HttpTrialChannel, NniModuleChannel, open_channel
+from dmnas.nas.nni.channel import HttpTrialChannel, NniModuleChannel, open_channel
 
 
 class FakeManager:

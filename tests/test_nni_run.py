@@ -12,7 +12,7 @@ from dmnas.errors import DmnasError
 
 
 def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:
-    from dmnas.nas.nni_run import dispatcher_exited
+    from dmnas.nas.nni.experiment import dispatcher_exited
 
     log_dir = tmp_path / "exp1" / "log"
     assert not dispatcher_exited(tmp_path, "exp1")
@@ -26,7 +26,7 @@ def test_dead_tuner_is_detected_from_its_log(tmp_path: Path) -> None:
 
 
 def test_search_ends_only_when_every_issued_parameter_has_run() -> None:
-    from dmnas.nas.nni_run import tuner_exhausted
+    from dmnas.nas.nni.experiment import tuner_exhausted
 
     # The CI case: tuner done, two trials finished, its third parameter still queued in NNI.
     assert not tuner_exhausted("TUNER_NO_MORE_TRIAL", {"SUCCEEDED": 2}, parameters_issued=3)
@@ -40,7 +40,7 @@ def test_search_ends_only_when_every_issued_parameter_has_run() -> None:
 def test_grid_trials_are_capped_and_ports_checked() -> None:
     import socket
 
-    from dmnas.nas.manager import choose_port
+    from dmnas.nas.nni.manager import choose_port
     from dmnas.nas.tuners import TUNERS, capped_trials
 
     assert capped_trials(TUNERS.get("grid"), 1000, 36) == 36
@@ -59,7 +59,7 @@ def test_grid_trials_are_capped_and_ports_checked() -> None:
 
 
 def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
-    from dmnas.nas.nni_run import last_error_line, stderr_file
+    from dmnas.nas.nni.experiment import last_error_line, stderr_file
 
     trial = tmp_path / "trials" / "AbCdE"
     trial.mkdir(parents=True)
@@ -80,7 +80,7 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
     pytest.importorskip("nni")
     from nni.experiment.data import TrialJob, TrialMetricData
 
-    from dmnas.nas.nni_run import collect
+    from dmnas.nas.nni.experiment import collect
 
     a, b = "d1_w8_relu_none_avgpooling", "d2_w8_relu_none_avgpooling"
 

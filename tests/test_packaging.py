@@ -58,7 +58,7 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     code = (
         "import json; from dmnas.groundtruth.tables import table_stores, table_names\n"
         "from dmnas.groundtruth.store import merged; from dmnas.nas.config import FULL_RECIPE\n"
-        "from dmnas.nas.manager import MANAGER_PRELOAD\n"
+        "from dmnas.nas.nni.manager import MANAGER_PRELOAD\n"
         "(store,) = table_stores(None); m = json.loads((store.root / 'table.json').read_text())\n"
         "recs = merged([store], m['fingerprint'], FULL_RECIPE)\n"
         "print(store.root, sum(len(s) for s in recs.values()), ','.join(table_names()), MANAGER_PRELOAD.is_file())\n"

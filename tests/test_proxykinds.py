@@ -16,7 +16,7 @@ from dmnas.proxykinds import PROXY_KINDS, ProxyKind, budgeted_names, proxy_kind
 @pytest.fixture
 def half_subset() -> Iterator[str]:
     """A proxy of a test's own: the first half of the training split, trained for --epochs."""
-    from dmnas.nas.proxies import TRAINING_SETS
+    from dmnas.nas.trials.proxies import TRAINING_SETS
 
     name = "halfsplit"
     PROXY_KINDS.add(name, ProxyKind(name, trains=True, budgeted=True, detail=lambda m: "first half"))
@@ -37,8 +37,8 @@ def test_the_built_in_kinds() -> None:
 
 def test_a_registered_proxy_is_offered_checked_run_and_labelled(half_subset: str, tiny_data, tmp_path: Path) -> None:  # noqa: ANN001
     from dmnas.cli import build_parser
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.proxies import run_trial
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.trials.proxies import run_trial
     from dmnas.reporting.make import proxy_label
 
     args = build_parser(["search"]).parse_args(["search", "--proxy", half_subset])
@@ -46,11 +46,11 @@ def test_a_registered_proxy_is_offered_checked_run_and_labelled(half_subset: str
     assert half_subset in budgeted_names()  # a multi-fidelity tuner accepts it
     ctx = TrialContext(proxy=half_subset, data={}, data_dir=None, recipe={"epochs": 1, "strategy": "none"},
                        device="cpu", seed=0, results_dir=str(tmp_path), ground_truth_dir=str(tmp_path / "gt"))  # fmt: skip
-    from dmnas.nas.proxies import Prepared, TRAINING_SETS
+    from dmnas.nas.trials.proxies import Prepared, TRAINING_SETS
 
     x, y = TRAINING_SETS.get(half_subset)(ctx, tiny_data)
     record = run_trial({"arch": "d1_w4_relu_none_avgpooling"}, ctx,
-                       prepared=Prepared(tiny_data, torch.device("cpu"), x, y, {}))  # fmt: skip
+                       prepared=Prepared(tiny_data, torch.device("cpu"), ((x, y),), {}))  # fmt: skip
     assert record["proxy"] == half_subset and record["images"] == len(tiny_data.train_x) // 2
     assert not (tmp_path / "gt").exists()  # not full data: nothing joins the ground truth
     assert proxy_label({"proxy": half_subset, "id": "ab12"}) == "halfsplit first half (ab12)"

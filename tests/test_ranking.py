@@ -20,7 +20,7 @@ from dmnas.reporting.report import make_report, write_report
 from dmnas.groundtruth.truth import GroundTruth
 from dmnas.reporting.types import ProxyScores
 from dmnas.groundtruth.sampling import plan_ground_truth, proxy_order, systematic_sample, top_k
-from dmnas.nas.zero_cost import naswot, rankable, synflow
+from dmnas.nas.trials.zero_cost import naswot, rankable, synflow
 from dmnas.train import TrainRecipe
 
 # ---------------------------------------------------------------- sampling

@@ -76,7 +76,7 @@ def test_a_tuner_without_its_packages_is_refused_before_anything_runs(
 def test_hyperband_budgets_are_proxy_epochs_and_rank_by_the_highest() -> None:
     from dmnas.nas.config import SearchConfig
     from dmnas.nas.folder import proxy_scores
-    from dmnas.nas.params import budget_epochs
+    from dmnas.nas.trials.params import budget_epochs
 
     assert [budget_epochs(b, 200) for b in (7.407, 22.2, 200.0, 0.3, 500)] == [7, 22, 200, 1, 200]
     with pytest.raises(DmnasError, match="not a number"):

@@ -15,11 +15,11 @@ import pytest
 pytest.importorskip("nni")
 pytestmark = [pytest.mark.nni, pytest.mark.slow]
 
-from dmnas.nas.manager import choose_port  # noqa: E402
-from dmnas.nas.nni_run import ExperimentSettings, run_experiment  # noqa: E402
+from dmnas.nas.nni.manager import choose_port  # noqa: E402
+from dmnas.nas.nni.experiment import ExperimentSettings, run_experiment  # noqa: E402
 from dmnas.nas.tuners import TUNERS  # noqa: E402
 from dmnas.nas.space import load_space  # noqa: E402
-from dmnas.nas.context import TrialContext  # noqa: E402
+from dmnas.nas.trials.context import TrialContext  # noqa: E402
 from dmnas.train import TrainRecipe  # noqa: E402
 from cli_output import search_id  # noqa: E402
 
@@ -74,7 +74,7 @@ def test_concurrent_trials_are_paired_with_what_they_trained(nni_env: dict[str, 
         max_duration="10m",
         port=port,
         nni_dir=tmp_path / "nni",
-        trial_command=f"{sys.executable} -m dmnas.nas.trial --context {search_dir / 'context.json'}",
+        trial_command=f"{sys.executable} -m dmnas.nas.trials.adapter --context {search_dir / 'context.json'}",
         trial_code_dir=search_dir,
     )
     outcome = run_experiment(settings, on_done=while_running, poll_seconds=1.0)
@@ -139,11 +139,15 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     # A random subset and a zero-cost score (synflow, inside NNI trials too), reusing that ground
     # truth, then all three side by side.
     proc2 = dmnas(
-        nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", *gt, *TINY_PROXY
-    )
+        nni_env, "search", "--space", "convnet_tiny", "--proxy", "random", "--port", "18600", "--proxy-draws", "2",
+        *gt, *TINY_PROXY,
+    )  # fmt: skip
     assert proc2.returncode == 0, proc2.stderr
     assert "8 of 8 trainings already known" in proc2.stdout and "training 8" not in proc2.stdout
+    assert "x2 draws (" in proc2.stdout and "over its 2 draws" in proc2.stdout  # each measure over the draws
     exp2 = search_id(proc2.stdout)
+    trial2 = json.loads(next((work / "searches" / exp2 / "trials").glob("*.json")).read_text())
+    assert len(trial2["draw_scores"]) == 2 and trial2["seeds"] == [0, 1]
     proc3 = dmnas(
         nni_env,
         "search",
@@ -166,7 +170,7 @@ def test_search_cli_with_ground_truth_and_report(nni_env: dict[str, str]) -> Non
     assert "## Paired comparisons" in both.stdout and "| spearman | 4 |" in both.stdout
     assert (
         "| dm ipc2 4ep (" in both.stdout
-        and "| random ipc2 4ep (" in both.stdout
+        and "| random ipc2 4ep x2 draws (" in both.stdout
         and "| synflow at init (" in both.stdout
     )
 
@@ -303,7 +307,7 @@ def test_unfit_space_is_rejected_and_a_killed_trial_does_not_stop_the_search(
     def kill_first_trial() -> None:
         deadline = time.time() + 300
         # only this test's trials: their command line names its work folder
-        pattern = f"dmnas.nas.trial --context {nni_env['DMNAS_WORKDIR']}"
+        pattern = f"dmnas.nas.trials.adapter --context {nni_env['DMNAS_WORKDIR']}"
         while not killed and time.time() < deadline:
             # The pattern matches NNI's wrapper shell as well as the Python trial, and the shell can
             # be seen before its Python child exists: wait for the Python process itself, let it get

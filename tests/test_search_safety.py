@@ -97,7 +97,7 @@ def test_two_searches_on_one_port_finish_apart(nni_env: dict[str, str]) -> None:
 def test_a_search_whose_trials_all_fail_exits_non_zero(nni_env: dict[str, str], tmp_path: Path) -> None:
     """Every trial killed mid-run: nothing to rank, so the search says so and exits 2."""
     work = nni_env["DMNAS_WORKDIR"]
-    pattern = f"dmnas.nas.trial --context {work}"
+    pattern = f"dmnas.nas.trials.adapter --context {work}"
     stop = threading.Event()
 
     def kill_trials() -> None:

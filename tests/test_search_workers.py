@@ -33,7 +33,8 @@ def scores(env: dict[str, str], sid: str) -> dict[str, float]:
 
 
 def workers_left(work: str) -> list[str]:
-    return subprocess.run(["pgrep", "-f", f"dmnas.nas.worker --context {work}"], capture_output=True, text=True).stdout.split()
+    pattern = f"dmnas.nas.trials.worker --context {work}"
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
 
 
 def test_worker_mode_reports_what_process_mode_reports(nni_env: dict[str, str]) -> None:

@@ -10,9 +10,9 @@ import pytest
 
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
-from dmnas.nas.context import TrialContext
-from dmnas.nas.proxies import run_trial
-from dmnas.nas.params import spec_from_params
+from dmnas.nas.trials.context import TrialContext
+from dmnas.nas.trials.proxies import run_trial
+from dmnas.nas.trials.params import spec_from_params
 from dmnas.train import TrainRecipe
 
 
@@ -35,7 +35,7 @@ def test_a_trial_without_parameters_is_an_error_not_the_default_net() -> None:
 
 def test_trial_runs_standalone_on_a_proxy(tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """The trial adapter's core, outside NNI, on a random-subset proxy and on full data."""
-    import dmnas.nas.proxies as trial
+    import dmnas.nas.trials.proxies as trial
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
     reports: list[float] = []
@@ -88,7 +88,7 @@ def test_zero_cost_trials_score_without_training(
     monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
     proxy: str,
 ) -> None:
-    import dmnas.nas.proxies as trial
+    import dmnas.nas.trials.proxies as trial
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
     ctx = TrialContext(
@@ -111,7 +111,7 @@ def test_zero_cost_trials_score_without_training(
 def test_early_trial_makes_the_stated_image_passes(
     tmp_path: Path, tiny_data, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # noqa: ANN001
-    import dmnas.nas.proxies as trial
+    import dmnas.nas.trials.proxies as trial
 
     monkeypatch.setattr(trial, "load_dataset", lambda cfg, root: tiny_data)
     ctx = TrialContext(

@@ -18,13 +18,13 @@ needs_bohb = pytest.mark.skipif(
 
 
 def bohb(seed: int = 0) -> Any:
-    from dmnas.nas.tuner_bohb import FixedBOHB
+    from dmnas.nas.nni.bohb import FixedBOHB
 
     return FixedBOHB(seed=seed, optimize_mode="maximize", min_budget=1, max_budget=40, eta=3)
 
 
 def hyperband(seed: int = 0) -> Any:
-    from dmnas.nas.nni_tuners import FixedHyperband
+    from dmnas.nas.nni.tuners import FixedHyperband
 
     return FixedHyperband(seed=seed, optimize_mode="maximize", R=40, eta=3, exec_mode="parallelism")
 

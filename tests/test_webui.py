@@ -81,7 +81,7 @@ def test_trials_page_shows_every_trial_status_metric_and_true_architecture(
     trials = {t["trial_id"]: t for t in results["trials"]}
     assert len(trials) == 4 and all(t["status"] == "SUCCEEDED" for t in trials.values())
 
-    from dmnas.nas.manager import choose_port
+    from dmnas.nas.nni.manager import choose_port
 
     port = choose_port(18750)  # the previous test's manager may still hold a port for a moment
     view = subprocess.Popen(

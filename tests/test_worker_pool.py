@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dmnas.errors import DmnasError
-from dmnas.nas import worker_pool as wp
+from dmnas.nas.trials import warm_workers as wp
 
 
 def test_slots_wait_for_a_free_one_and_free_on_exit(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ PARAMS = {"depth": 1, "width": 4, "act": "relu", "norm": "instancenorm", "pool":
 
 
 def write_context(folder: Path, epochs: int = 2) -> Path:
-    from dmnas.nas.context import TrialContext
+    from dmnas.nas.trials.context import TrialContext
     from dmnas.train import TrainRecipe
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,8 @@ def real_data(fmnist_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_warm_worker_scores_as_a_trial_process_does(tmp_path: Path, real_data: None) -> None:
     """Same seeds, same scores: the second architecture a worker scores (after another one) equals
     the score of a fresh process, and every intermediate result is relayed."""
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.proxies import run_trial
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.trials.proxies import run_trial
 
     ctx_path = write_context(tmp_path / "s")
     seen: list[float] = []
@@ -111,8 +111,8 @@ def test_a_warm_worker_scores_as_a_trial_process_does(tmp_path: Path, real_data:
     rec = wp.score_in_worker(PARAMS, "t1", ctx_path, 1, os.getpid(), seen.append, {})
     assert rec["timings"]["worker_trial_index"] == 1 and len(seen) == 2
     fresh = subprocess.run(
-        [sys.executable, "-c", "import json, sys; from pathlib import Path; from dmnas.nas.context import TrialContext;"
-         "from dmnas.nas.proxies import run_trial; print(json.dumps(run_trial(json.loads(sys.argv[1]),"
+        [sys.executable, "-c", "import json, sys; from pathlib import Path; from dmnas.nas.trials.context import TrialContext;"
+         "from dmnas.nas.trials.proxies import run_trial; print(json.dumps(run_trial(json.loads(sys.argv[1]),"
          " TrialContext.load(Path(sys.argv[2])), trial_id='p')['score']))", json.dumps(PARAMS), str(ctx_path)],
         capture_output=True, text=True, check=True,
     )

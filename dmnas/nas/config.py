@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from dmnas.defaults import FULL_EPOCHS, kind
+from dmnas.defaults import FULL_EPOCHS, TRIALS_PER_GPU, kind
 from dmnas.errors import DmnasError
 from dmnas.fieldcheck import check_field_types
 from dmnas.proxykinds import budgeted_names, proxy_kind
@@ -127,17 +127,20 @@ class SearchConfig:
     ui_host: str = UI_HOST
     keep_ui: bool = False
     proxy_seeds: int = 1
+    # Independent draws of the proxy (its set, subset, shuffle or init, and its training seeds),
+    # each scored in full: the report gives every measure's mean and spread over them.
+    proxy_draws: int = 1
     full_seeds: int = 2
     ground_truth: int | None = None
     confirm: int = CONFIRM
-    table: str | None = None
+    table: str | list[str] | None = None
     test_split: bool = False
     trial_seed: int = 0
     quiet: bool = False
     resume: str | None = None  # id of an interrupted search to continue
     training_service: str = "local"  # or "remote": NNI's SSH training service over `machines`
-    machines: Path | None = None  # machines.yaml (see dmnas.nas.machines)
-    trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
+    machines: Path | None = None  # machines.yaml (see dmnas.nas.remote)
+    trials_per_gpu: int = TRIALS_PER_GPU  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
     trial_mode: str = "worker"  # "worker": warm workers score the trials; "process": one process per trial
 
     def __post_init__(self) -> None:
@@ -151,6 +154,7 @@ class SearchConfig:
             ("--ground-truth", self.ground_truth or 0, 0),
             ("--confirm", self.confirm, 0),
             ("--proxy-seeds", self.proxy_seeds, 1),
+            ("--proxy-draws", self.proxy_draws, 1),
             ("--full-seeds", self.full_seeds, 1),
             ("--max-trials", 1 if self.max_trials is None else self.max_trials, 1),
             ("--trials-per-gpu", self.trials_per_gpu, 1),
@@ -164,7 +168,7 @@ class SearchConfig:
             raise DmnasError(
                 f"--ui-host must be 127.0.0.1 (this machine only) or 0.0.0.0 (every interface), got {self.ui_host!r}"
             )
-        from dmnas.nas.worker_pool import TRIAL_MODES
+        from dmnas.nas.trials.warm_workers import TRIAL_MODES
 
         if self.trial_mode not in TRIAL_MODES:
             raise DmnasError(f"unknown --trial-mode {self.trial_mode!r}; valid: {', '.join(TRIAL_MODES)}")
@@ -184,8 +188,64 @@ class SearchConfig:
                 f"{'is' if len(missing) == 1 else 'are'} not installed: "
                 f"pip install {' '.join(missing)} (or dmnas[{self.tuner}])"
             )
+        if self.proxy_draws > 1 and proxy_kind(self.proxy).full_data:
+            raise DmnasError(
+                f"--proxy-draws applies to a proxy with its own randomness; --proxy {self.proxy} is the ground truth "
+                "(its seeds are --full-seeds)"
+            )
         if tuner.budgeted and not proxy_kind(self.proxy).budgeted:
             raise DmnasError(
                 f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
                 f"{' or '.join(budgeted_names())}, not {self.proxy}"
             )
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What a user chooses for a search, with the one set of defaults that ``dmnas search --help``
+    shows and ``dmnas.search()``'s signature reads; :meth:`to_config` resolves it into the
+    :class:`SearchConfig` that runs (recipes built, the workdir made absolute, None made default)."""
+
+    max_trials: int | None = None
+    max_duration: str | None = None
+    concurrency: int = 1
+    port: int = 8080
+    ui_host: str = UI_HOST
+    keep_ui: bool = False
+    epochs: int = PROXY_EPOCHS
+    full_epochs: int | None = None  # None: the device's (dmnas.defaults.FULL_EPOCHS)
+    proxy_seeds: int = 1
+    proxy_draws: int = 1
+    full_seeds: int = 2
+    recipe: Path | str | None = None
+    ground_truth: int | None = None
+    confirm: int = CONFIRM
+    table: str | list[str] | None = None
+    test_split: bool = False
+    trial_seed: int = 0
+    resume: str | None = None
+    training_service: str = "local"
+    machines: Path | str | None = None
+    workdir: Path | str | None = None  # None: $DMNAS_WORKDIR or ./experiments
+    trials_per_gpu: int = TRIALS_PER_GPU
+    trial_mode: str = "worker"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        check_field_types(self)  # before the recipes are built from them
+
+    def to_config(self, space: str, proxy: str, tuner: str, strategy: str = "none", device: str = "cpu") -> SearchConfig:
+        """The search these options ask for; ``strategy`` and ``device`` are the proxy set's (its
+        augmentation trains the proxy, its device picks the full-data epochs)."""
+        proxy_recipe, full_recipe = recipes(
+            self.epochs, self.full_epochs, Path(self.recipe) if self.recipe else None, strategy, device
+        )
+        same = {f: getattr(self, f) for f in SearchConfig.__dataclass_fields__ if f in self.__dataclass_fields__}
+        return SearchConfig(
+            **{**same, "workdir": Path(self.workdir).resolve() if self.workdir else default_workdir(),
+               "machines": Path(self.machines) if self.machines else None},  # fmt: skip
+            space=space, proxy=proxy, tuner=tuner, proxy_recipe=proxy_recipe, full_recipe=full_recipe,
+        )  # fmt: skip
+
+
+SEARCH = SearchOptions()  # the defaults, read by the CLI's --help and dmnas.search()'s signature

@@ -46,7 +46,7 @@ def lock_search(folder: Path) -> Any:
     two runs of one search would fight over its workers and overwrite each other's results."""
     import os
 
-    from dmnas.nas.manager import open_lock
+    from dmnas.nas.nni.manager import open_lock
 
     path = folder / RUN_LOCK
     handle = open_lock(path)
@@ -72,8 +72,8 @@ def known_searches(workdir: Path) -> list[str]:
 
 def save_outcome(folder: Path, outcome: Any, prior: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """results.json of a search phase: ``prior`` trials (recorded before an interruption) and this
-    outcome's (a :class:`dmnas.nas.nni_run.ExperimentOutcome`)."""
-    from dmnas.nas.nni_run import last_error_line
+    outcome's (a :class:`dmnas.nas.nni.experiment.ExperimentOutcome`)."""
+    from dmnas.nas.nni.experiment import last_error_line
 
     for t in outcome.failed:
         log.warning(

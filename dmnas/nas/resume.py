@@ -21,8 +21,8 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
     scores only the others, and the report covers each architecture once. The search's own
     settings (space, proxy, recipe, data, proxy set) are reused (said so); this command's options
     that would change them do not apply."""
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.manager import claim_port
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.nni.manager import claim_port
     from dmnas.nas.space import load_space
     from dmnas.nas.tuners import TUNERS
 
@@ -75,7 +75,7 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
     tables = [GroundTruthStore(Path(t)) for t in meta.get("tables", [meta.get("table", "none")]) if t != "none"]
     machines = None
     if meta.get("machines"):  # a remote search resumes on its machines (checked again)
-        from dmnas.nas.machines import check_machines, load_machines
+        from dmnas.nas.remote import check_machines, load_machines
 
         machines = load_machines(cfg.machines or Path(meta["machines"]))
         check_machines(machines, ctx.data, meta["fingerprint"])

@@ -48,9 +48,9 @@ class SearchRun:
     search_id: str
     folder: Path
     space: Any  # dmnas.nas.space.SearchSpace
-    ctx: Any  # dmnas.nas.context.TrialContext
+    ctx: Any  # dmnas.nas.trials.context.TrialContext
     meta: dict[str, Any]
-    port: Any  # dmnas.nas.nni_run.PortClaim, held for the whole search
+    port: Any  # dmnas.nas.nni.experiment.PortClaim, held for the whole search
     use_gpu: bool
     tables: list[GroundTruthStore]
     machines: Any = None  # MachineList for NNI's remote service, None for local
@@ -61,13 +61,13 @@ def experiment_settings(
     name: str, nni_space: dict[str, Any], size: int, cfg: SearchConfig, run: SearchRun, folder: Path,
     max_trials: int | None, tuner: str, nni_id: str,
 ) -> Any:
-    from dmnas.nas.nni_run import ExperimentSettings
+    from dmnas.nas.nni.experiment import ExperimentSettings
 
-    from dmnas.nas.worker_pool import nni_trials, trial_command, worker_slots, workers_dir
+    from dmnas.nas.trials.warm_workers import nni_trials, trial_command, worker_slots, workers_dir
 
     concurrency, per_gpu, workers = cfg.concurrency, cfg.trials_per_gpu, None
     if run.machines is not None:
-        from dmnas.nas.machines import trial_command as remote_command
+        from dmnas.nas.remote import trial_command as remote_command
 
         (folder / ".nniignore").write_text(NNI_IGNORE)
         command = remote_command(run.machines)  # runs in the uploaded copy of the folder
@@ -101,6 +101,11 @@ def experiment_settings(
     )
 
 
+def draw_jobs(job: ProxyJob, draws: int) -> list[ProxyJob]:
+    """The proxy set of each draw: draw d condenses with the set's seed + d (draw 0 is ``job``)."""
+    return [replace(job, condense=replace(job.condense, seed=job.condense.seed + d)) for d in range(draws)]
+
+
 def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_report) -> str:
     """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
     import torch
@@ -108,8 +113,8 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     from dmnas.condensation.dm import check_ipc
     from dmnas.condensation.proxyset import obtain_proxy
     from dmnas.data import load_dataset
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.manager import claim_port
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.nni.manager import claim_port
     from dmnas.nas.space import check_fits, load_space
     from dmnas.nas.tuners import TUNERS, capped_trials, hyperband_iteration_trials
 
@@ -119,7 +124,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     tuner = TUNERS.get(cfg.tuner)
     machines = None
     if cfg.machines is not None:
-        from dmnas.nas.machines import load_machines
+        from dmnas.nas.remote import load_machines
 
         machines = load_machines(cfg.machines)
     tables = table_stores(cfg.table)
@@ -138,7 +143,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     check_fits(space, data.image_shape)
     check_ipc(data, job.condense.ipc)
     if machines is not None:  # before condensing (minutes) and before NNI starts
-        from dmnas.nas.machines import check_machines
+        from dmnas.nas.remote import check_machines
 
         check_machines(machines, job.data.__dict__, data.fingerprint)
         log.info("machines: %d ready (%s)", len(machines.machines), ", ".join(m.label for m in machines.machines))
@@ -146,11 +151,16 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     if port.port != cfg.port:
         log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
     warn_open_ui(cfg.ui_host, port.port)
-    entry_key, cache_dir, ipc, moved = None, None, job.condense.ipc, None
+    entry_key, cache_dir, ipc, moved, draw_keys = None, None, job.condense.ipc, None, ()
     if kind.needs_dm_set:  # condensing may take minutes: only once everything else checked out
-        _, proxy = obtain_proxy(job, data)
-        entry_key, cache_dir, moved = proxy.key, str(job.cache().root), proxy.movement
-        log.info("proxy set: %s (%s) %s", entry_key, "cache hit" if proxy.cache_hit else "condensed now", proxy.path)
+        keys = []
+        for d, draw_job in enumerate(draw_jobs(job, cfg.proxy_draws)):
+            _, proxy = obtain_proxy(draw_job, data)
+            keys.append(proxy.key)
+            moved = moved or proxy.movement  # the report's movement note is draw 0's
+            log.info("proxy set%s: %s (%s) %s", f" of draw {d}" if cfg.proxy_draws > 1 else "", proxy.key,
+                     "cache hit" if proxy.cache_hit else "condensed now", proxy.path)  # fmt: skip
+        entry_key, draw_keys, cache_dir = keys[0], tuple(keys[1:]), str(job.cache().root)
     use_gpu = machines.use_gpu if machines else device.startswith("cuda") and torch.cuda.is_available()
     proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
@@ -163,9 +173,9 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     lock = lock_search(folder)
     gt_store = GroundTruthStore(workdir / "ground_truth")
     if machines is not None and entry_key:
-        from dmnas.nas.machines import ship_proxy_set
+        from dmnas.nas.remote import ship_proxy_set
 
-        cache_dir = ship_proxy_set(Path(cache_dir), entry_key, folder)
+        cache_dir = [ship_proxy_set(Path(cache_dir), k, folder) for k in (entry_key, *draw_keys)][0]
     from dmnas.defaults import for_device
 
     ctx = TrialContext(
@@ -182,11 +192,13 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         ipc=ipc,
         threads=0 if use_gpu else for_device("cpu").trial_threads(cfg.concurrency),
         seeds=cfg.full_seeds if kind.full_data else cfg.proxy_seeds,
+        draws=cfg.proxy_draws,
+        draw_keys=draw_keys,
         early_images=early_images,
         test_split=cfg.test_split,
     )
     if machines is not None:
-        from dmnas.nas.machines import remote_context
+        from dmnas.nas.remote import remote_context
 
         if cfg.trial_mode == "worker":
             log.info("remote machines: one process per trial (warm workers run on this machine only)")
@@ -211,6 +223,8 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "trial_recipe": trial_recipe.to_dict() if kind.trains else None,
         "early_images": early_images,
         "proxy_seeds": ctx.seeds,
+        "proxy_draws": ctx.draws,
+        "draw_keys": list(draw_keys),
         "full_seeds": cfg.full_seeds,
         "confirm": cfg.confirm,
         "tables": [str(t.root) for t in tables] or ["none"],
@@ -243,7 +257,7 @@ def warn_open_ui(ui_host: str, port: int) -> None:
 
 
 def say_if_out_of_time(summary: dict[str, Any], cfg: SearchConfig, search_id: str, max_trials: int) -> None:
-    from dmnas.nas.nni_run import OUT_OF_TIME
+    from dmnas.nas.nni.experiment import OUT_OF_TIME
 
     if summary.get("status") == OUT_OF_TIME:
         log.warning(
@@ -278,7 +292,7 @@ def run_phases(
     on_finished: OnFinished = no_report,
 ) -> str:
     """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
-    from dmnas.nas.nni_run import ExperimentOutcome, run_experiment
+    from dmnas.nas.nni.experiment import ExperimentOutcome, run_experiment
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
     full_recipe = TrainRecipe(**run.meta["full_recipe"])
@@ -349,8 +363,8 @@ def ground_truth_phase(
 ) -> None:
     """Full-data training of an unbiased sample and the proxy's top to confirm, except what is known."""
     from dmnas.groundtruth.sampling import plan_ground_truth
-    from dmnas.nas.nni_run import run_experiment
-    from dmnas.nas.params import job_name
+    from dmnas.nas.nni.experiment import run_experiment
+    from dmnas.nas.trials.params import job_name
 
     plan = plan_ground_truth(
         proxy_scores(summary)[0], run.space.size, cfg.ground_truth, cfg.confirm, list(range(cfg.full_seeds)), seed=cfg.trial_seed
@@ -377,6 +391,8 @@ def ground_truth_phase(
         recipe=full_recipe.to_dict(),
         results_dir="trials" if run.machines else str(gt_dir / "trials"),
         seeds=1,
+        draws=1,  # a ground-truth job names its seed; full data has no draw of its own
+        draw_keys=(),
     ).save(gt_dir / "context.json")
     jobs = [job_name(a, s) for a, s in missing]
     outcome = run_experiment(

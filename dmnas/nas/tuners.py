@@ -2,7 +2,7 @@
 
 Light on purpose (no NNI import): the CLI lists these names in its help and the search config
 checks a tuner before NNI starts. The fixed tuner classes themselves live in
-:mod:`dmnas.nas.nni_tuners` and :mod:`dmnas.nas.tuner_bohb` (NNI's tuner process imports
+:mod:`dmnas.nas.nni.tuners` and :mod:`dmnas.nas.nni.bohb` (NNI's tuner process imports
 them by class name).
 """
 
@@ -21,7 +21,7 @@ class Tuner:
     class_args: Callable[[int, int, int], dict[str, Any]]  # (seed, max_trials, max budget) -> class_args
     exhaustive: bool = False  # a grid: never ask for more trials than it holds
     budgeted: bool = False  # hands each trial a TRIAL_BUDGET (proxy epochs, at most the max budget)
-    class_name: str | None = None  # a tuner of dmnas's own (dmnas.nas.nni_tuners) instead of NNI's built-in
+    class_name: str | None = None  # a tuner of dmnas's own (dmnas.nas.nni.tuners) instead of NNI's built-in
     # Hyperband-style tuners start a new iteration after the last: only the trial cap ends them, and
     # their "no more trials" while a round waits for its last results is a pause, not the end.
     cycles: bool = False
@@ -71,7 +71,7 @@ TUNERS.add(
             "seed": seed,
         },
         budgeted=True,
-        class_name="dmnas.nas.nni_tuners.FixedHyperband",  # NNI 3.0's own crashes on the first metric
+        class_name="dmnas.nas.nni.tuners.FixedHyperband",  # NNI 3.0's own crashes on the first metric
         cycles=True,
     ),
 )
@@ -89,7 +89,7 @@ TUNERS.add(
             "seed": seed,
         },
         budgeted=True,
-        class_name="dmnas.nas.tuner_bohb.FixedBOHB",
+        class_name="dmnas.nas.nni.bohb.FixedBOHB",
         cycles=True,
         requires=("ConfigSpace", "statsmodels"),
     ),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dmnas.groundtruth.sampling import proxy_order, top_k
+from dmnas.reporting.draws import DrawSummary, lower_is_better, summarise_draws, top_measures
 from dmnas.reporting.stats import (
     Ceiling,
     PairedDelta,
@@ -33,6 +34,7 @@ from dmnas.reporting.types import ProxyScores, Row
 
 REGRET_AT = (1, 3, 5)
 MIN_TOP_N = 5  # architectures with full-data results below which no figure of the top is given
+MIN_DRAW_N = 3  # architectures below which no measure over draws is given (a rank needs three)
 PAIRED_MEASURES = ("spearman", "top10", "top20", "top10pct", "top20pct")
 
 
@@ -101,9 +103,25 @@ def build_rows(proxies: list[ProxyScores], truth: GroundTruth, confirm_k: int, s
                 tops,
                 len(top_names),
                 _regrets(p.scores, known),
+                draw_summaries(p, truth, seed),
             )
         )
     return rows
+
+
+def draw_summaries(p: ProxyScores, truth: GroundTruth, seed: int = 0) -> tuple[DrawSummary, ...]:
+    """Every measure of the top over a search's draws (``--proxy-draws``), on the architectures of
+    the top population that every draw scored; empty for a one-draw search."""
+    per_arch = {a: d["draw_scores"] for a, d in p.details.items() if len(d.get("draw_scores", ())) > 1}
+    names = sorted(set(per_arch) & top_population(truth))
+    counts = {len(per_arch[a]) for a in names}
+    if len(names) < MIN_DRAW_N or len(counts) != 1:
+        return ()
+    draws = np.array([per_arch[a] for a in names], float).T  # (D, n)
+    y = np.array([truth.mean[a] for a in names])
+    return tuple(
+        summarise_draws(draws, y, measure, name, seed=seed) for name, measure in top_measures(len(names)).items()
+    )
 
 
 def paired_comparisons(
@@ -250,8 +268,37 @@ def markdown(
                   f"figures within the top (needs {MIN_TOP_N}; `--ground-truth N` adds more)."]  # fmt: skip
     else:
         lines += top_lines(rows, n_top, sizes, ceilings)
+    lines += draw_lines(rows)
     paired = [d for d in paired if d.n >= 3]
     return "\n".join(lines + paired_and_confirmation(paired, rows, confirm_k)) + "\n"
+
+
+def draw_lines(rows: list[Row]) -> list[str]:
+    """Per search scored at several draws: each measure's mean over the draws, its two-level
+    interval (architectures x draws) and the per-draw values."""
+    lines: list[str] = []
+    for r in rows:
+        if not r.draws:
+            continue
+        n_draws, n = len(r.draws[0].draws), r.draws[0].n_archs
+        lines += [
+            "",
+            f"## {r.scores.label}: over its {n_draws} draws",
+            "",
+            f"On the {n} architectures of the top population with full-data results. Mean over draws "
+            "[95 % interval resampling architectures and draws] (each draw's value); a single draw's figure "
+            "above can sit anywhere in this spread.",
+            "",
+            "| measure | mean over draws | sd | per draw |",
+            "|---|---|---|---|",
+        ]
+        for d in r.draws:
+            direction = " (lower is better)" if lower_is_better(d.measure) else ""
+            lines.append(
+                f"| {d.measure}{direction} | {_f(d.mean)} {_ci(d.ci95)} | {_f(d.sd)} "
+                f"| {', '.join(_f(v) for v in d.draws)} |"
+            )
+    return lines
 
 
 def top_lines(rows: list[Row], n_top: int, sizes: dict[str, int], ceilings: SeedCeilings | None) -> list[str]:

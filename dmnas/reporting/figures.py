@@ -197,3 +197,32 @@ def draw_all(
     for fmt, path in comparison(folder / "proxies", rows, ceiling, ceilings).items():
         paths[f"proxies_{fmt}"] = path
     return paths
+
+
+def frontier(stem: Path, points: list[dict[str, Any]], measures: tuple[str, ...], ceilings: dict[str, float]) -> dict[str, Path]:
+    """The equal-compute frontier: one panel per measure of the top, its mean over draws against the
+    seconds of scoring one architecture (log scale), one line per proxy family through its budgets,
+    the two-level 95 % interval as a band; the seed-vs-seed ceiling as a dashed line. ``points``:
+    ``{"family", "budget", "s_per_arch", "measures": {name: {"mean", "ci95"}}}``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.6 * len(measures), 3.8), squeeze=False)
+    families = sorted({p["family"] for p in points})
+    colours = dict(zip(families, plt.get_cmap("tab10").colors, strict=False))
+    for ax, measure in zip(axes[0], measures, strict=True):
+        for fam in families:
+            pts = sorted((p for p in points if p["family"] == fam), key=lambda p: p["s_per_arch"])
+            xs = [p["s_per_arch"] for p in pts]
+            ys = [p["measures"][measure]["mean"] for p in pts]
+            lo = [p["measures"][measure]["ci95"][0] for p in pts]
+            hi = [p["measures"][measure]["ci95"][1] for p in pts]
+            ax.plot(xs, ys, "o-", c=colours[fam], label=fam, ms=4)
+            ax.fill_between(xs, lo, hi, color=colours[fam], alpha=0.12, lw=0)
+        if measure in ceilings and not np.isnan(ceilings[measure]):
+            ax.axhline(ceilings[measure], color="grey", ls="--", lw=1, label="seed vs seed")
+        ax.set_xscale("log")
+        lower = measure.startswith("regret")
+        ax.set(xlabel="seconds per architecture (one run, same load)",
+               ylabel=measure + (" (points, lower is better)" if lower else ""), title=measure)  # fmt: skip
+        ax.grid(alpha=0.3)
+    _legend(axes[0][0])
+    return _save(fig, stem)

@@ -54,7 +54,7 @@ def search_proxy_scores(meta: dict[str, Any], results: dict[str, Any]) -> ProxyS
         results["failed"],
         repeats,
         space_architectures(meta["space"]),
-        details={r["arch"]: {k: r[k] for k in ("params", "seed_scores") if k in r} for r in recs},
+        details={r["arch"]: {k: r[k] for k in ("params", "seed_scores", "draw_scores") if k in r} for r in recs},
         passes_per_arch=images * epochs,
         tuner=meta.get("tuner", "grid"),
         concurrency=int(meta.get("concurrency", 1)),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from dmnas.reporting.draws import DrawSummary
 from dmnas.reporting.stats import Agreement, Confirmation
 
 
@@ -55,6 +56,8 @@ class Row:
     top_n: int = 0  # architectures the top-k figures are drawn from
     # Regret after confirming the proxy's top 1, 3 and 5 on full data (points of accuracy).
     regret_at: dict[int, float] = field(default_factory=dict)
+    # With --proxy-draws D > 1: each measure of the top over the D draws (dmnas.reporting.draws).
+    draws: tuple[DrawSummary, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,4 +75,5 @@ class Row:
             "confirmation": self.confirm.to_dict(),
             "seconds_per_arch": self.seconds_per_arch,
             "total_seconds": self.total_seconds,
+            "draws": [d.to_dict() for d in self.draws],
         }

@@ -1,9 +1,9 @@
-"""The NNI trial: a thin adapter from NNI's parameters to :func:`dmnas.nas.proxies.run_trial`.
+"""The NNI trial: a thin adapter from NNI's parameters to :func:`dmnas.nas.trials.proxies.run_trial`.
 
 Two modes. ``process``: this process imports torch and nni, loads the data and trains (seconds of
 start-up per trial). ``worker``: this process imports neither; it speaks NNI's trial protocol
-itself (:mod:`dmnas.nas.nni_channel`) and has a warm worker of its slot score the architecture
-(:mod:`dmnas.nas.worker_pool`), relaying the results. NNI sees one trial per architecture either way.
+itself (:mod:`dmnas.nas.nni.channel`) and has a warm worker of its slot score the architecture
+(:mod:`dmnas.nas.trials.warm_workers`), relaying the results. NNI sees one trial per architecture either way.
 
 The final result reports the architecture the trial really trained (NNI 3.0 can show another one
 with concurrency > 1, #5726) and is also written to the search's results folder, so dmnas never
@@ -37,8 +37,8 @@ def process_trial(context: Path, startup: float) -> None:
     import nni
 
     from dmnas.allocator import keep_freed_memory
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.proxies import run_trial
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.trials.proxies import run_trial
 
     keep_freed_memory()
     ctx = TrialContext.load(context)
@@ -57,8 +57,8 @@ def process_trial(context: Path, startup: float) -> None:
 
 def worker_trial(context: Path, workers: int, owner_pid: int, startup: float) -> None:
     """Hand the architecture to a warm worker and relay its results (the worker mode)."""
-    from dmnas.nas.nni_channel import open_channel
-    from dmnas.nas.worker_pool import score_in_worker
+    from dmnas.nas.nni.channel import open_channel
+    from dmnas.nas.trials.warm_workers import score_in_worker
 
     t0 = time.perf_counter()
     channel = open_channel()

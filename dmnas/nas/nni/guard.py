@@ -1,10 +1,10 @@
-"""NNI's tuner process, tied to its manager: ``python -m dmnas.nas.nni_guard ARGS`` runs
+"""NNI's tuner process, tied to its manager: ``python -m dmnas.nas.nni.guard ARGS`` runs
 ``python -m nni ARGS`` and exits as soon as the manager that started it is gone.
 
 NNI 3.0's tuner reconnects to ``ws://localhost:PORT`` for as long as it lives. A manager killed
 outright (SIGKILL, the OOM killer) leaves its tuner behind, and the next experiment on that port
 -- a ``--resume`` of the same search, typically -- got the old tuner's answers: an exhausted grid
-ended the resumed search after one trial. dmnas's manager preload (``nni_patch/manager_preload.js``)
+ended the resumed search after one trial. dmnas's manager preload (``patch/manager_preload.js``)
 starts the tuner through this module with ``DMNAS_MANAGER_PID`` set to the manager's pid.
 """
 
@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from dmnas.nas.worker_pool import pid_alive  # light: neither torch nor nni
+from dmnas.nas.trials.warm_workers import pid_alive  # light: neither torch nor nni
 
 POLL_S = 0.5
 

@@ -185,7 +185,7 @@ def trial_command(machines: MachineList, context: str = "context.json") -> str:
     pythons = " ".join(shlex.quote(p) for p in machines.pythons())
     return (
         f'for py in {pythons}; do if [ -x "$py" ] && "$py" -c "import dmnas" 2>/dev/null; then '
-        f'exec "$py" -m dmnas.nas.trial --context {shlex.quote(context)}; fi; done; '
+        f'exec "$py" -m dmnas.nas.trials.adapter --context {shlex.quote(context)}; fi; done; '
         # the list stays outside the double quotes: a quoted path with `$(...)` is never expanded
         f'echo "dmnas: no Python with dmnas on $(hostname) among:" {pythons} >&2; exit 1'
     )
@@ -319,7 +319,7 @@ def ship_proxy_set(cache_root: Path, key: str, search_dir: Path) -> str:
 
 
 def remote_context(ctx: Any, machines: MachineList, fingerprint: str, concurrency: int) -> Any:
-    """The trial context (a :class:`dmnas.nas.context.TrialContext`) as a remote machine sees it:
+    """The trial context (a :class:`dmnas.nas.trials.context.TrialContext`) as a remote machine sees it:
     paths relative to the uploaded trial folder, each machine's data root, its own device and cores."""
     import math
     from dataclasses import replace

@@ -1,6 +1,6 @@
 """NNI's BOHB (Falkner et al., ICML 2018), fixed and seeded; runs in NNI's tuner process.
 
-Besides the two defects it shares with Hyperband (see :mod:`dmnas.nas.nni_tuners`), NNI 3.0's BOHB files every
+Besides the two defects it shares with Hyperband (see :mod:`dmnas.nas.nni.tuners`), NNI 3.0's BOHB files every
 final result under "budget" ``sequence``, which NNI sets to 0 for final results, so its density
 model mixes 1-epoch and 40-epoch accuracies as if they were one budget. Here a final result is
 filed under the trial's own ``TRIAL_BUDGET``.
@@ -19,11 +19,11 @@ from nni.algorithms.hpo.bohb_advisor import BOHB
 from nni.algorithms.hpo.bohb_advisor.bohb_advisor import _KEY
 from nni.utils import MetricType
 
-from dmnas.nas.nni_tuners import created_in_previous_exp, rank_unscored_last
+from dmnas.nas.nni.tuners import created_in_previous_exp, rank_unscored_last
 
 
 class FixedBOHB(BOHB):
-    """NNI's BOHB with per-budget results, a seed, and the fixes of :mod:`dmnas.nas.nni_tuners`."""
+    """NNI's BOHB with per-budget results, a seed, and the fixes of :mod:`dmnas.nas.nni.tuners`."""
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

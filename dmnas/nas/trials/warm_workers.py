@@ -1,6 +1,6 @@
 """Warm workers, the light side: slots, sockets, starting and stopping workers, and the client a
 thin NNI trial uses to have its architecture scored. Imports neither torch nor nni, so a trial
-process starts in a fraction of a second (the heavy side is :mod:`dmnas.nas.worker`).
+process starts in a fraction of a second (the heavy side is :mod:`dmnas.nas.trials.worker`).
 
 One search folder's workers live in ``<folder>/workers/``. Slot ``k`` of a device (``cpu``, or the
 GPUs NNI gave the trial in ``CUDA_VISIBLE_DEVICES``) is a lock file, a pid file, a log and a Unix
@@ -36,7 +36,7 @@ TRIAL_MODES = ("worker", "process")
 IDLE_TIMEOUT_S = 120.0  # a worker nobody asks for this long exits (e.g. its search was SIGKILLed)
 START_TIMEOUT_S = 300.0  # importing torch and loading the data on a loaded machine
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, fewer on others
-WORKER_MODULE = "dmnas.nas.worker"
+WORKER_MODULE = "dmnas.nas.trials.worker"
 
 
 # In worker mode NNI runs one trial more than there are workers per slot: it waits at its worker's
@@ -59,7 +59,7 @@ def nni_trials(workers: int) -> int:
 def trial_argv(context: Path, mode: str, workers: int, owner_pid: int) -> list[str]:
     """The local trial command of ``mode`` as an argument list: with ``sys.executable``, so NNI's
     PATH does not matter."""
-    base = [sys.executable, "-m", "dmnas.nas.trial", "--context", str(context)]
+    base = [sys.executable, "-m", "dmnas.nas.trials.adapter", "--context", str(context)]
     if mode == "process":
         return base
     return [*base, "--mode", "worker", "--workers", str(workers), "--owner-pid", str(owner_pid)]

@@ -129,7 +129,7 @@ def choose_port(port: int, tries: int = 50) -> int:
     return claim.port
 
 
-MANAGER_PRELOAD = Path(__file__).resolve().parent / "nni_patch" / "manager_preload.js"
+MANAGER_PRELOAD = Path(__file__).resolve().parent / "patch" / "manager_preload.js"
 MANAGER_ENV_KEYS = ("NODE_OPTIONS", "DMNAS_BIND_HOST", "DMNAS_OWNER_PID")
 
 
@@ -162,7 +162,7 @@ def manager_environ(host: str, owner_pid: int, base: dict[str, str | None]) -> d
 @contextlib.contextmanager
 def manager_env(host: str) -> Iterator[None]:
     """NNI's manager is a Node.js process started by ``Experiment.start`` with this process's
-    environment; it preloads dmnas's patch (``nni_patch/manager_preload.js``: bind ``host``, quote the
+    environment; it preloads dmnas's patch (``patch/manager_preload.js``: bind ``host``, quote the
     tuner's command, stop when this process is gone). The
     environment is restored right after."""
     saved = {k: os.environ.get(k) for k in MANAGER_ENV_KEYS}

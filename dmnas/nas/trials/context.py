@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,10 @@ class TrialContext:
     reports: int = 5  # intermediate results per trial
     threads: int = 0  # CPU threads per trial (0 = torch's default); oversubscribed OpenMP crawls
     seeds: int = 1  # a proxy score is the mean over seeds seed..seed+seeds-1
+    # Independent draws of the proxy, each at `seeds` seeds (see draw_context); a DM proxy has
+    # one set per draw: draw 0 is `entry_key`, draw d > 0 is draw_keys[d - 1].
+    draws: int = 1
+    draw_keys: tuple[str, ...] = ()
     early_images: int = 0  # image passes of an `early` trial: those of one DM-proxy trial
     zero_cost_batch: int = 128  # real images a zero-cost proxy scores on
     test_split: bool = False  # also score proxy trials on the test split (full-data trials always are)
@@ -49,9 +53,20 @@ class TrialContext:
     @classmethod
     def load(cls, path: Path) -> "TrialContext":
         raw = json.loads(path.read_text())
-        if "data_dirs" in raw:
-            raw["data_dirs"] = tuple(raw["data_dirs"])
+        for name in ("data_dirs", "draw_keys"):
+            if name in raw:
+                raw[name] = tuple(raw[name])
         return cls(**raw)
+
+
+def draw_context(ctx: TrialContext, d: int) -> TrialContext:
+    """The context of draw ``d`` alone: its own seeds (``seed + d * seeds`` onwards: what is random
+    about the proxy -- the subset, the shuffle, the zero-cost init -- and the training) and, for a
+    DM proxy, its own set. Draw 0 is the context itself, so ``--proxy-draws 1`` changes nothing."""
+    if d == 0:
+        return replace(ctx, draws=1, draw_keys=())
+    key = ctx.draw_keys[d - 1] if ctx.draw_keys else ctx.entry_key
+    return replace(ctx, seed=ctx.seed + d * max(1, ctx.seeds), entry_key=key, draws=1, draw_keys=())
 
 
 def trial_device(ctx: TrialContext) -> torch.device:

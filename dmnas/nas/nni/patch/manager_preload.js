@@ -10,7 +10,7 @@
 // 3. DMNAS_OWNER_PID: the manager is its own process group (NNI starts it with setpgrp) and would
 //    outlive a SIGKILLed `dmnas search`, submitting trials forever. While the owner is gone for one
 //    poll, the whole group (manager, tuner, trials) is terminated. And the tuner (`python -m nni`)
-//    is started as `python -m dmnas.nas.nni_guard` with this manager's pid, so a manager killed
+//    is started as `python -m dmnas.nas.nni.guard` with this manager's pid, so a manager killed
 //    outright does not leave a tuner that answers the next experiment on its port.
 'use strict';
 const net = require('net');
@@ -38,7 +38,7 @@ const spawn = childProcess.spawn;
 const guarded = parseInt(process.env.DMNAS_OWNER_PID || '', 10) > 0;
 childProcess.spawn = function (file, args, options) {
   if (guarded && Array.isArray(args) && args[0] === '-m' && args[1] === 'nni') {
-    args = ['-m', 'dmnas.nas.nni_guard', ...args.slice(2)];
+    args = ['-m', 'dmnas.nas.nni.guard', ...args.slice(2)];
     options = Object.assign({}, options, {
       env: Object.assign({}, (options && options.env) || process.env, { DMNAS_MANAGER_PID: String(process.pid) }),
     });

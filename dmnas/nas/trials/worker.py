@@ -1,6 +1,6 @@
 """A warm worker: one long-lived process per concurrency slot that holds torch, the dataset and the
 proxy set in memory and scores the architectures its slot's trials send, one after another
-(``python -m dmnas.nas.worker``; started by :mod:`dmnas.nas.worker_pool`, never by hand).
+(``python -m dmnas.nas.trials.worker``; started by :mod:`dmnas.nas.trials.warm_workers`, never by hand).
 
 A trial whose process goes away (NNI killed it, the user stopped it in the web UI) is abandoned at
 the next epoch; a Python error fails only that trial (the message goes back to it). The worker
@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from dmnas.nas.worker_pool import messages, pid_alive, send
+from dmnas.nas.trials.warm_workers import messages, pid_alive, send
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def peer_closed(sock: socket.socket) -> bool:
 
 def serve_one(conn: socket.socket, ctx: Any, prepared: Any, served: int, started_s: float) -> bool:
     """Score the one request on ``conn`` and answer it; False if there was none (a readiness probe)."""
-    from dmnas.nas.proxies import run_trial
+    from dmnas.nas.trials.proxies import run_trial
 
     request = next(messages(conn), None)
     if request is None or request.get("op") != "score":
@@ -88,8 +88,8 @@ def serve_one(conn: socket.socket, ctx: Any, prepared: Any, served: int, started
 def serve(ctx_path: Path, sock_path: Path, pidfile: Path, owner_pid: int, idle_timeout: float) -> None:
     t_start = time.perf_counter()
     from dmnas.allocator import keep_freed_memory
-    from dmnas.nas.context import TrialContext
-    from dmnas.nas.proxies import prepare
+    from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.trials.proxies import prepare
 
     keep_freed_memory()
     ctx = TrialContext.load(ctx_path)

@@ -10,7 +10,7 @@ Two defects NNI 3.0's Hyperband and BOHB share, fixed here for both:
   round then indexes past the scores there are when fewer remain than places (IndexError: the
   tuner process dies and the search stops). Such a trial is ranked last instead.
 
-BOHB (``tuner_bohb.FixedBOHB``) lives in its own module because it needs NNI's ``bohb`` extra
+BOHB (``bohb.FixedBOHB``) lives in its own module because it needs NNI's ``bohb`` extra
 (ConfigSpace, statsmodels): Hyperband must keep working without it.
 """
 

@@ -1,7 +1,7 @@
 """How a candidate is scored: the training proxies (full data, DM set, random subset, early stopping)
 and zero-cost scores, and :func:`run_trial`, which scores one architecture as a trial does.
 
-Ordinary PyTorch code, tested without NNI; :mod:`dmnas.nas.trial` adapts it to NNI.
+Ordinary PyTorch code, tested without NNI; :mod:`dmnas.nas.trials.adapter` adapts it to NNI.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.models import ConvNetSpec, build_convnet, count_parameters
 from dmnas.registry import Registry
-from dmnas.nas.context import TrialContext, trial_data_dir, trial_device, trial_threads
-from dmnas.nas.params import BUDGET_KEY, budget_epochs, spec_from_params
-from dmnas.nas.zero_cost import ZERO_COST, rankable
+from dmnas.nas.trials.context import TrialContext, draw_context, trial_data_dir, trial_device, trial_threads
+from dmnas.nas.trials.params import BUDGET_KEY, budget_epochs, spec_from_params
+from dmnas.nas.trials.zero_cost import ZERO_COST, rankable
 from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe, accuracy, train_model
 
@@ -160,13 +160,13 @@ class Prepared:
 
     data: Dataset
     device: torch.device
-    x: torch.Tensor | None  # the training set (None for a zero-cost proxy)
-    y: torch.Tensor | None
+    # The training set of each draw of the proxy (empty for a zero-cost proxy).
+    sets: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     timings: dict[str, float]  # seconds spent preparing
 
 
 def prepare(ctx: TrialContext) -> Prepared:
-    """Device, threads, the dataset and the proxy's training set of ``ctx``."""
+    """Device, threads, the dataset and the training set of each of the context's draws."""
     device = trial_device(ctx)
     threads = trial_threads(ctx, device)
     if threads > 0:
@@ -179,12 +179,22 @@ def prepare(ctx: TrialContext) -> Prepared:
             f"(fingerprint {data.fingerprint}, expected {ctx.fingerprint}); ranks would not be comparable"
         )
     timings = {"data_load": time.perf_counter() - t0}
-    x = y = None
+    sets: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
     if proxy_kind(ctx.proxy).trains:
         t0 = time.perf_counter()
-        x, y = TRAINING_SETS.get(ctx.proxy)(ctx, data)
+        make = TRAINING_SETS.get(ctx.proxy)
+        sets = tuple(make(draw_context(ctx, d), data) for d in range(max(1, ctx.draws)))
         timings["training_set"] = time.perf_counter() - t0
-    return Prepared(data, device, x, y, timings)
+    return Prepared(data, device, sets, timings)
+
+
+def draw_seeds(ctx: TrialContext, job_seed: int | None) -> list[list[int]]:
+    """The training (or init) seeds of each draw: ``[[seed .. seed+K-1], [seed+K .. seed+2K-1], ...]``
+    for K = ``ctx.seeds``; a ground-truth job's own seed alone when the plan names one."""
+    if job_seed is not None:
+        return [[job_seed]]
+    k = max(1, ctx.seeds)
+    return [[draw_context(ctx, d).seed + i for i in range(k)] for d in range(max(1, ctx.draws))]
 
 
 def run_trial(
@@ -196,7 +206,7 @@ def run_trial(
     prepared: Prepared | None = None,
     every_epoch: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Score the architecture ``params`` with the context's proxy, averaged over its seeds;
+    """Score the architecture ``params`` with the context's proxy, averaged over its draws and seeds;
     return the final result dict (``score`` is what NNI and the report rank by). A warm worker
     passes what it ``prepared`` once; a trial process prepares here."""
     params = dict(params)
@@ -206,14 +216,13 @@ def run_trial(
     prepared = prepare(ctx) if prepared is None else prepared
     data, device = prepared.data, prepared.device
     timings = dict(prepared.timings) if fresh else {"data_load": 0.0, "training_set": 0.0}
-    first = ctx.seed if job_seed is None else job_seed
-    seeds = [first] if job_seed is not None else [ctx.seed + i for i in range(max(1, ctx.seeds))]
+    per_draw = draw_seeds(ctx, job_seed)
+    seeds = [s for group in per_draw for s in group]
     kind = proxy_kind(ctx.proxy)
     if not kind.trains:
         runs = [score_zero_cost(ctx.proxy, spec, data, s, ctx.zero_cost_batch, device) for s in seeds]
         accs = {}
     else:
-        x, y = prepared.x, prepared.y
         recipe = TrainRecipe(**ctx.recipe)
         if budget is not None:  # a multi-fidelity tuner's budget is proxy epochs (see dmnas.nas.tuners.TUNERS)
             recipe = replace(recipe, epochs=budget_epochs(budget, recipe.epochs))
@@ -222,17 +231,17 @@ def run_trial(
             train_and_score(
                 spec,
                 data,
-                x,
-                y,
+                *prepared.sets[d],
                 recipe,
                 s,
                 device,
-                report if i == 0 else (lambda acc: None),
+                report if (d, i) == (0, 0) else (lambda acc: None),
                 ctx.reports,
                 test=kind.full_data or ctx.test_split,
                 every_epoch=every_epoch,
             )
-            for i, s in enumerate(seeds)
+            for d, group in enumerate(per_draw)
+            for i, s in enumerate(group)
         ]
         for r in runs:
             r["score"] = r["val_acc"]
@@ -244,6 +253,9 @@ def run_trial(
             "test_acc": None if runs[0]["test_acc"] is None else sum(r["test_acc"] for r in runs) / len(runs),
         }
     score = sum(r["score"] for r in runs) / len(runs)
+    groups = [len(g) for g in per_draw]
+    starts = [sum(groups[:d]) for d in range(len(groups))]
+    draw_scores = [sum(r["score"] for r in runs[a : a + n]) / n for a, n in zip(starts, groups, strict=True)]
     record: dict[str, Any] = {
         **runs[0],
         **accs,
@@ -251,6 +263,8 @@ def run_trial(
         "score": score,  # NNI ranks on `default`, never on the test split
         "seed_scores": [r["score"] for r in runs],
         "seeds": seeds,
+        # Each draw's own score (the mean of its seeds): the report's spread over draws.
+        **({"draw_scores": draw_scores} if len(per_draw) > 1 else {}),
         "train_seconds": round(sum(r["train_seconds"] for r in runs), 4),
         "proxy": ctx.proxy,
         "trial_id": trial_id,

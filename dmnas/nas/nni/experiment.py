@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from dmnas.errors import DmnasError
 from dmnas.nas.config import duration_seconds
-from dmnas.nas.gpu_share import nni_gpu_count, share_machines, share_one_machine
-from dmnas.nas.manager import check_owner, claim_port, manager_env, manager_host, stop_own_manager
+from dmnas.nas.nni.gpu_share import nni_gpu_count, share_machines, share_one_machine
+from dmnas.nas.nni.manager import check_owner, claim_port, manager_env, manager_host, stop_own_manager
 from dmnas.nas.tuners import TUNERS, capped_trials
-from dmnas.nas.params import BUDGET_KEY, spec_from_params
+from dmnas.nas.trials.params import BUDGET_KEY, spec_from_params
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ExperimentSettings:
     seed: int = 0
     exp_id: str | None = None  # NNI generates one when None
     max_budget: int = 1  # budgeted tuners: the full proxy budget (epochs)
-    machines: Any = None  # a dmnas.nas.machines.MachineList: NNI's remote (SSH) training service
+    machines: Any = None  # a dmnas.nas.remote.MachineList: NNI's remote (SSH) training service
     ui_host: str = "127.0.0.1"  # where the web UI and REST API listen ("0.0.0.0": every interface)
     trials_per_gpu: int = 1  # NNI's max_trial_number_per_gpu
     workers_dir: Path | None = None  # worker mode: the warm workers to stop when the experiment ends
@@ -285,7 +285,7 @@ def run_experiment(
         c.tuner.class_args = class_args
     c.experiment_working_directory = str(settings.nni_dir)
     if remote:
-        from dmnas.nas.machines import manager_ip, nni_machine_list
+        from dmnas.nas.remote import manager_ip, nni_machine_list
 
         c.nni_manager_ip = manager_ip(settings.machines)  # workers connect back to it
         c.training_service.reuse_mode = False  # True falls back to NNI's older service
@@ -377,7 +377,7 @@ def run_experiment(
         else:
             stop_own_manager(exp)
         if settings.workers_dir is not None:  # however the experiment ended, its workers end too
-            from dmnas.nas.worker_pool import stop_workers
+            from dmnas.nas.trials.warm_workers import stop_workers
 
             stop_workers(settings.workers_dir)
 
@@ -421,7 +421,7 @@ def running_manager(exp_id: str) -> tuple[int, int] | None:
     experiment index (``~/nni-experiments/.experiment``); None when none lives."""
     from nni.tools.nnictl.config_utils import Experiments
 
-    from dmnas.nas.worker_pool import pid_alive
+    from dmnas.nas.trials.warm_workers import pid_alive
 
     try:
         entry = Experiments().get_all_experiments().get(exp_id) or {}
