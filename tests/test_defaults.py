@@ -111,8 +111,8 @@ def test_api_and_cli_resolve_the_same_search_config(device: str, tmp_path) -> No
     args = build_parser(["search"]).parse_args(argv)
     cli = search_config(args.space, args.proxy, args.tuner, condense_job_of(args), SearchOptions(**_search_options(args)))
     job = condense_job(device=device, cache_dir=tmp_path)
-    api = search_config("convnet_small", "dm", "grid", job,
-                        SearchOptions(workdir=tmp_path / "w", concurrency=2, proxy_draws=3, table=["shipped", "heldout"]))  # fmt: skip
+    options = SearchOptions(workdir=tmp_path / "w", concurrency=2, proxy_draws=3, table=["shipped", "heldout"])
+    api = search_config("convnet_small", "dm", "grid", job, options)
     assert api == cli
     assert api.proxy_draws == 3 and api.full_recipe.epochs == defaults.FULL_EPOCHS[device]
 
