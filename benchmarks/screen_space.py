@@ -30,7 +30,7 @@ import torch
 
 from benchmarks.common import ROOT, command_line
 from dmnas.atomic import write_json_atomic
-from dmnas.condensation.cache import cache_key
+from dmnas.keys import content_key
 from dmnas.data import DataConfig, load_dataset
 from dmnas.models import parse_arch
 from dmnas.nas.config import FULL_RECIPE
@@ -44,7 +44,7 @@ SCREEN_SEED = 1000  # init and shuffle seed: not a seed any proxy trial or table
 
 def screen_key(images: int, seed: int) -> str:
     recipe = replace(FULL_RECIPE, epochs=1)
-    return cache_key({"screen": {"images": images, "seed": seed, "recipe": recipe.to_dict()}})
+    return content_key({"format": 1, "screen": {"images": images, "seed": seed, "recipe": recipe.to_dict()}})
 
 
 def screen_folder(fingerprint: str, images: int, seed: int, store: Path = STORE) -> Path:

@@ -24,7 +24,8 @@ from dmnas.nas.config import SEARCH
 if TYPE_CHECKING:
     import torch
 
-    from dmnas.condensation.proxyset import ProxyJob, ProxySet
+    from dmnas.condensation.job import ProxyJob
+    from dmnas.condensation.proxyset import ProxySet
     from dmnas.data import Dataset
     from dmnas.reporting.report import Report
     from dmnas.nas.config import SearchConfig, SearchOptions
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 
 def condense_job(dataset: str = "fashion_mnist", **options: Any) -> ProxyJob:
     """The resolved :class:`ProxyJob` of ``condense(dataset, **options)`` (nothing runs); ``options``
-    are :func:`dmnas.condensation.proxyset.proxy_job`'s keywords, ``None`` meaning its default."""
-    from dmnas.condensation.proxyset import proxy_job
+    are :func:`dmnas.condensation.job.proxy_job`'s keywords, ``None`` meaning its default."""
+    from dmnas.condensation.job import proxy_job
 
     opts = {k: v for k, v in options.items() if v is not None}
     try:
@@ -165,7 +166,7 @@ def search(
     top picks, then the report. The keywords are the ``dmnas search`` flags (defaults:
     :data:`dmnas.nas.config.SEARCH`); ``proxy_set``: the ``dmnas condense`` options of the proxy set
     (``dataset``, ``ipc``, ``iterations``, ``device``, ... -- those of
-    :func:`dmnas.condensation.proxyset.proxy_job`). ``progress``: a condensation progress line on
+    :func:`dmnas.condensation.job.proxy_job`). ``progress``: a condensation progress line on
     stderr (the CLI's)."""
     from dmnas.nas.config import SearchOptions
     from dmnas.nas.resume import resume_search

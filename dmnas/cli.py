@@ -58,7 +58,8 @@ def _proxy(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _evaluate(args: argparse.Namespace, job: Any, data: Any, proxy: Any, baseline: bool) -> list[str]:
-    from dmnas.condensation.proxyset import eval_config, evaluate_entry
+    from dmnas.condensation.job import eval_config
+    from dmnas.condensation.proxyset import evaluate_entry
 
     ev = eval_config(job, args.eval_runs, args.eval_epochs, args.eval_arch, args.eval_seed)
     return evaluate_entry(job, data, proxy, ev, baseline)

@@ -46,7 +46,7 @@ PROXY_SET_KEYS = "proxy_set_keys"  # the namespace attribute naming the options 
 
 def mark_proxy_set(p: argparse.ArgumentParser, group: argparse._ArgumentGroup) -> None:
     """Record ``group``'s options as the proxy set's (``dmnas condense``'s keywords, which
-    :func:`dmnas.condensation.proxyset.proxy_job` takes), so the CLI hands exactly those on."""
+    :func:`dmnas.condensation.job.proxy_job` takes), so the CLI hands exactly those on."""
     keys = (*(p.get_default(PROXY_SET_KEYS) or ()), *(a.dest for a in group._group_actions))
     p.set_defaults(**{PROXY_SET_KEYS: keys})
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dmnas.atomic import torch_save_atomic
-from dmnas.catalog import IMAGEFOLDER_PREFIX
+from dmnas.catalog import IMAGEFOLDER_PREFIX, dataset_names
 from dmnas.errors import DmnasError
 from dmnas.fieldcheck import check_field_types
 from dmnas.registry import Registry
@@ -436,6 +436,3 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> Dataset:
         source=str(payload["source"]),
     )
 
-
-def dataset_names() -> list[str]:
-    return RAW_LOADERS.names() + [f"{IMAGEFOLDER_PREFIX}PATH"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from dmnas.catalog import SCHEDULES
+from dmnas.catalog import DEFAULT_STRATEGY, SCHEDULES
 from dmnas.errors import DmnasError
 from dmnas.fieldcheck import check_field_types
 
@@ -19,7 +19,7 @@ class TrainRecipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 256
-    strategy: str = "color_crop_cutout_flip_scale_rotate"  # 'none' disables augmentation
+    strategy: str = DEFAULT_STRATEGY  # 'none' disables augmentation
     schedule: str = "step"  # a name in SCHEDULES
 
     def __post_init__(self) -> None:

@@ -10,7 +10,8 @@ from dmnas.data import DataConfig
 from dmnas.condensation.dm import CondenseConfig
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec
-from dmnas.condensation.proxyset import describe, entry_key
+from dmnas.condensation.cache import describe_entry
+from dmnas.condensation.proxyset import entry_key
 
 
 def test_key_is_stable_and_order_independent() -> None:
@@ -45,13 +46,13 @@ def test_key_changes_with_data_and_fingerprint() -> None:
     assert k != entry_key(DataConfig(), cfg, "other")
     assert k != entry_key(DataConfig(split_seed=1), cfg, "fp")
     assert k != entry_key(DataConfig(name="mnist"), cfg, "fp")
-    assert describe(DataConfig(), cfg, "fp")["condense"]["embed"]["width"] == 128
+    assert describe_entry(cfg.to_dict(), DataConfig().key_dict(), "fp")["condense"]["embed"]["width"] == 128
 
 
 def manifest_for(seed: int = 0) -> tuple[str, dict]:
     """A manifest as a real entry has it, and the key it describes."""
     cfg = CondenseConfig(seed=seed)
-    d = describe(DataConfig(), cfg, "fp")
+    d = describe_entry(cfg.to_dict(), DataConfig().key_dict(), "fp")
     manifest = {"config": {"condense": d["condense"], "data": d["data"], "run": {}}, "dataset": {"fingerprint": "fp"}}
     return entry_key(DataConfig(), cfg, "fp"), manifest
 
@@ -156,3 +157,27 @@ def test_checkpoint_round_trip_and_corrupt_checkpoint(tmp_path: Path) -> None:
     assert cache.load_checkpoint("k") is None
     cache.clear_checkpoint("k")
     assert not cache.partial_dir("k").exists()
+
+
+def test_the_ground_truth_keys_do_not_follow_the_cache_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new proxy-set cache format re-keys the cache, never the shipped ground-truth tables."""
+    from dmnas.condensation import cache as cache_module
+    from dmnas.groundtruth.store import recipe_key
+    from dmnas.groundtruth.tables import TABLES_DIR
+    from dmnas.nas.config import FULL_RECIPE
+
+    shipped = {p.name for p in (TABLES_DIR / "shipped").glob("*/*") if p.is_dir()}
+    assert recipe_key(FULL_RECIPE) in shipped  # the default recipe's records are where its key says
+    before = (recipe_key(FULL_RECIPE), cache_module.cache_key({"x": 1}))
+    monkeypatch.setattr(cache_module, "FORMAT_VERSION", cache_module.FORMAT_VERSION + 1)
+    assert recipe_key(FULL_RECIPE) == before[0] and cache_module.cache_key({"x": 1}) != before[1]
+
+
+def test_the_default_sets_keep_their_keys() -> None:
+    """Refactoring must not re-key the cache: the CPU default set of Fashion-MNIST (fingerprint
+    871d8195f3421db3) is 176b68a1ae79cfd7 in fp32 and 9e9f32c6906a376c with the real branch in bf16."""
+    from dmnas.condensation.job import proxy_job
+
+    for precision, key in (("fp32", "176b68a1ae79cfd7"), ("bf16-real", "9e9f32c6906a376c")):
+        job = proxy_job(device="cpu", precision=precision)
+        assert entry_key(job.data, job.condense, "871d8195f3421db3") == key

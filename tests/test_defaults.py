@@ -43,7 +43,7 @@ def test_explicit_values_win_and_small_runs_stay_eager() -> None:
 
 def test_eval_and_full_epochs_come_from_the_defaults(device: str, tmp_path) -> None:  # noqa: ANN001
     from dmnas.api import condense_job, search_config
-    from dmnas.condensation.proxyset import eval_config
+    from dmnas.condensation.job import eval_config
 
     job = condense_job(device=device, cache_dir=tmp_path)
     assert eval_config(job, runs=1).recipe.epochs == defaults.EVAL_EPOCHS[device]

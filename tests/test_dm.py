@@ -153,7 +153,7 @@ def test_embedding_pool_draws_varied_architectures_and_keeps_old_keys(tiny_data)
 
 
 def test_embed_pool_option_is_parsed_and_checked() -> None:
-    from dmnas.condensation.proxyset import parse_pool
+    from dmnas.condensation.job import parse_pool
 
     assert parse_pool(None) == ()
     assert [s.name for s in parse_pool("d1_w8_relu_instancenorm_avgpooling, d2_w8_relu_batchnorm_none")] == [

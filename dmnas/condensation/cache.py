@@ -27,6 +27,7 @@ import yaml
 from dmnas.atomic import torch_save_atomic, write_json_atomic
 from dmnas.catalog import default_cache_dir  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
+from dmnas.keys import content_key, is_key
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,14 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def cache_key(description: dict[str, Any]) -> str:
-    """Hash of the canonical JSON of everything that determines an entry, plus the format version."""
-    canonical = json.dumps({"format": FORMAT_VERSION, **description}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    """The key of everything that determines an entry, tagged with this cache's format version."""
+    return content_key({"format": FORMAT_VERSION, **description})
 
 
-KEY_LENGTH = 16
-
-
-def is_key(name: str) -> bool:
-    """A folder name that a cache key could be (16 lowercase hex digits)."""
-    return len(name) == KEY_LENGTH and all(c in "0123456789abcdef" for c in name)
+def describe_entry(condense: dict[str, Any], data: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """Everything that determines a synthetic set, as hashed into its key: the DM config, the data
+    config and the dataset's fingerprint (the one layout the key and a manifest's check share)."""
+    return {"condense": condense, "data": data, "fingerprint": fingerprint}
 
 
 def key_of_manifest(manifest: dict[str, Any]) -> str | None:
@@ -57,9 +55,55 @@ def key_of_manifest(manifest: dict[str, Any]) -> str | None:
     name differs was edited or moved, and is not what its manifest says."""
     try:
         cfg = manifest["config"]
-        return cache_key({"condense": cfg["condense"], "data": cfg["data"], "fingerprint": manifest["dataset"]["fingerprint"]})
+        return cache_key(describe_entry(cfg["condense"], cfg["data"], manifest["dataset"]["fingerprint"]))
     except (KeyError, TypeError):
         return None
+
+
+def new_manifest(
+    config: dict[str, Any],
+    data: Any,
+    device: str,
+    seconds: float,
+    iteration_seconds: list[float],
+    resumed_from: int,
+    losses: list[float],
+    moved: dict[str, Any],
+) -> dict[str, Any]:
+    """What an entry's ``manifest.json`` says besides what :meth:`Cache.save` adds (format, key,
+    checksum): ``config`` (condense, data, run), the dataset (a :class:`dmnas.data.Dataset`), the
+    versions and host, the timings, the loss history, how far the set moved, its evaluations."""
+    import platform
+    import statistics
+
+    from dmnas import __version__
+
+    return {
+        "config": config,
+        "dataset": {
+            "name": data.name,
+            "fingerprint": data.fingerprint,
+            "source": data.source,
+            "classes": data.classes,
+            "image_shape": list(data.image_shape),
+            "mean": data.mean.tolist(),
+            "std": data.std.tolist(),
+        },
+        "dmnas_version": __version__,
+        "torch_version": torch.__version__,
+        "device": device,
+        "host": platform.node(),
+        "wall_seconds": round(seconds, 3),
+        "seconds_per_iteration": round(seconds / max(1, int(config["condense"]["iterations"])), 4),
+        # The median leaves out one-off costs (compilation, warm-up) of the first iterations.
+        "median_seconds_per_iteration": round(statistics.median(iteration_seconds), 4) if iteration_seconds else None,
+        # Every iteration's wall time: the first ones show the one-off compile and warm-up.
+        "iteration_seconds": [round(t, 4) for t in iteration_seconds],
+        "resumed_from_iteration": resumed_from,
+        "loss_history": losses,
+        "movement": moved,
+        "evaluations": {},
+    }
 
 
 def sha256_file(path: Path) -> str:

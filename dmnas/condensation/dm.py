@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
-from dmnas.catalog import DEFAULT_IPC
+from dmnas.catalog import DEFAULT_IPC, DEFAULT_STRATEGY
 from dmnas.data import Dataset
 from dmnas.errors import DmnasError
 from dmnas.condensation.losses import (
@@ -55,7 +55,7 @@ class CondenseConfig:
     momentum: float = 0.5
     batch_real: int = 256
     init: str = "real"
-    strategy: str = "color_crop_cutout_flip_scale_rotate"
+    strategy: str = DEFAULT_STRATEGY
     embed: ConvNetSpec = field(default_factory=ConvNetSpec)
     aug: AugParams = field(default_factory=AugParams)
     precision: str = "fp32"

@@ -1,31 +1,23 @@
-"""Get a condensed proxy set: resolve the options into a :class:`ProxyJob` (the API and the CLI
-share this, with the device defaults of :mod:`dmnas.defaults`), then take it from the cache or
-condense it (resumably), and evaluate it on request.
+"""Get a condensed proxy set: take the :class:`~dmnas.condensation.job.ProxyJob`'s set from the
+cache or condense it (resumably), say how far it moved, and evaluate it on request.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from dmnas import __version__
-from dmnas.augment import default_strategy
-from dmnas.condensation.cache import Cache, Entry, cache_key, default_cache_dir
+from dmnas.condensation.cache import Cache, Entry, cache_key, describe_entry, new_manifest
+from dmnas.condensation.job import EvalConfig, ProxyJob
 from dmnas.condensation.dm import (
-    DEFAULT_IPC, REAL_BF16, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense,
+    REAL_BF16, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense,
 )
 from dmnas.condensation.movement import Movement, movement
 from dmnas.data import DataConfig, Dataset, load_dataset
-from dmnas.defaults import for_device, resolve_device
-from dmnas.errors import DmnasError
-from dmnas.models import ConvNetSpec, parse_arch
-from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
 # Below this mean change (in pixel standard deviations) a "DM set" is its random real initialisation
@@ -34,126 +26,6 @@ log = logging.getLogger(__name__)
 # name (the CPU-default set: 3.9 %, 0.028 pixel sd; a set that moved 0.080 sd changed 11.2 %, no longer
 # "a few per cent"). Judged on the relative change, which does not depend on the data's scale.
 BARELY_MOVED_REL = 0.05
-
-
-@dataclass(frozen=True)
-class ProxyJob:
-    """Which proxy set to get (data + DM config), and how to run and where to cache it."""
-
-    data: DataConfig
-    data_root: Path | None
-    condense: CondenseConfig
-    run: RunOptions
-    cache_dir: Path
-    force: bool = False  # recompute even if cached (or corrupt)
-    quiet: bool = False  # no progress line
-
-    def __post_init__(self) -> None:
-        if self.condense.iterations < 1:
-            raise DmnasError(f"--iterations must be a positive integer, got {self.condense.iterations}")
-
-    @property
-    def device(self) -> str:
-        return self.run.device
-
-    def cache(self) -> Cache:
-        return Cache(self.cache_dir)
-
-
-def parse_pool(text: str | None) -> tuple[ConvNetSpec, ...]:
-    """``--embed-pool a,b,c`` -> specs (each name checked, repeats refused)."""
-    if not text:
-        return ()
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if len(set(names)) != len(names):
-        raise DmnasError(f"--embed-pool lists an architecture twice: {text}")
-    return tuple(parse_arch(n) for n in names)
-
-
-def proxy_job(
-    dataset: str = "fashion_mnist",
-    *,
-    data_root: Path | str | None = None,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    image_size: int | None = None,
-    ipc: int = DEFAULT_IPC,
-    iterations: int | None = None,
-    init: str = "real",
-    strategy: str | None = None,
-    batch_real: int = 256,
-    lr_img: float = 1.0,
-    embed_arch: str | None = None,
-    embed_pool: str | None = None,
-    match: str = "mean",
-    precision: str | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    cache_dir: Path | str | None = None,
-    checkpoint_every: int = 50,
-    real_chunk: int | None = None,
-    compile: str = "auto",
-    force: bool = False,
-    quiet: bool = False,
-) -> ProxyJob:
-    """The proxy set these options ask for, every value checked and every ``None`` resolved with
-    the device's defaults. Keyword names are the CLI's option names."""
-    data = DataConfig(
-        name=dataset, val_fraction=val_fraction, split_seed=split_seed, image_size=image_size
-    )  # checked first: an unknown dataset is the likeliest mistake
-    dev = resolve_device(device)
-    d = for_device(dev)
-    cfg = CondenseConfig(
-        ipc=ipc,
-        iterations=iterations if iterations is not None else d.iterations,
-        lr_img=lr_img,
-        batch_real=batch_real,
-        init=init,
-        strategy=strategy if strategy is not None else default_strategy(dataset),
-        embed=parse_arch(embed_arch) if embed_arch else ConvNetSpec(),
-        embed_pool=parse_pool(embed_pool),
-        match=match,
-        precision=precision or d.precision,
-        seed=seed,
-    )
-    run = RunOptions(
-        device=dev,
-        real_chunk=real_chunk if real_chunk is not None else d.real_chunk,
-        checkpoint_every=checkpoint_every,
-        channels_last=d.channels_last,
-        compile=d.compile(cfg.iterations, compile),
-    )
-    return ProxyJob(
-        data=data,
-        data_root=Path(data_root) if data_root else None,
-        condense=cfg,
-        run=run,
-        cache_dir=Path(cache_dir).resolve() if cache_dir else default_cache_dir(),
-        force=force,
-        quiet=quiet,
-    )
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How a proxy set is evaluated: ``runs`` networks of ``arch`` trained with ``recipe``."""
-
-    runs: int
-    recipe: TrainRecipe
-    arch: ConvNetSpec | None = None  # None: the embedding network
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.runs < 0:
-            raise DmnasError(f"--eval-runs must be >= 0, got {self.runs}")
-
-
-def eval_config(
-    job: ProxyJob, runs: int, epochs: int | None = None, arch: str | None = None, seed: int = 0
-) -> EvalConfig:
-    """Evaluation epochs default to the device's (the paper's 1000 on CUDA)."""
-    epochs = epochs if epochs is not None else for_device(job.device).eval_epochs
-    return EvalConfig(runs, TrainRecipe(epochs=epochs, strategy=job.condense.strategy), parse_arch(arch) if arch else None, seed)
 
 
 @dataclass(frozen=True)
@@ -202,13 +74,8 @@ def movement_note(moved: dict[str, Any] | None) -> str:
     return text
 
 
-def describe(data_cfg: DataConfig, cfg: CondenseConfig, fingerprint: str) -> dict[str, Any]:
-    """Everything that determines the synthetic set; hashed into the cache key."""
-    return {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "fingerprint": fingerprint}
-
-
 def entry_key(data_cfg: DataConfig, cfg: CondenseConfig, fingerprint: str) -> str:
-    return cache_key(describe(data_cfg, cfg, fingerprint))
+    return cache_key(describe_entry(cfg.to_dict(), data_cfg.key_dict(), fingerprint))
 
 
 def grid_writer(images: torch.Tensor, data: Dataset, ipc: int) -> Callable[[Path], None]:
@@ -274,34 +141,11 @@ def get_or_condense(
         progress=progress,
     )
     labels = torch.arange(data.num_classes).repeat_interleave(cfg.ipc)
-    manifest = {
-        "config": {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "run": opts.__dict__},
-        "dataset": {
-            "name": data.name,
-            "fingerprint": data.fingerprint,
-            "source": data.source,
-            "classes": data.classes,
-            "image_shape": list(data.image_shape),
-            "mean": data.mean.tolist(),
-            "std": data.std.tolist(),
-        },
-        "dmnas_version": __version__,
-        "torch_version": torch.__version__,
-        "device": opts.device,
-        "host": platform.node(),
-        "wall_seconds": round(state.seconds, 3),
-        "seconds_per_iteration": round(state.seconds / max(1, cfg.iterations), 4),
-        # The median leaves out one-off costs (compilation, warm-up) of the first iterations.
-        "median_seconds_per_iteration": round(statistics.median(state.iteration_seconds), 4)
-        if state.iteration_seconds
-        else None,
-        # Every iteration's wall time: the first ones show the one-off compile and warm-up.
-        "iteration_seconds": [round(t, 4) for t in state.iteration_seconds],
-        "resumed_from_iteration": resume.iteration if resume else 0,
-        "loss_history": state.losses,
-        "movement": movement(data, cfg, state.images).to_dict(),
-        "evaluations": {},
-    }
+    manifest = new_manifest(
+        {"condense": cfg.to_dict(), "data": data_cfg.key_dict(), "run": opts.__dict__}, data, opts.device,
+        state.seconds, state.iteration_seconds, resume.iteration if resume else 0, state.losses,
+        movement(data, cfg, state.images).to_dict(),
+    )  # fmt: skip
     cache.save(key, state.images, labels, manifest, grid_writer(state.images, data, cfg.ipc))
     cache.clear_checkpoint(key)
     return ProxySet.of(cache.load(key), False, resume.iteration if resume else 0)

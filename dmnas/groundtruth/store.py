@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from dmnas.atomic import write_json_atomic
-from dmnas.condensation.cache import cache_key
+from dmnas.keys import content_key
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,16 @@ log = logging.getLogger(__name__)
 LATER_FIELDS: dict[str, object] = {"schedule": "step"}
 # Records of the first layout (``<arch>.json``, one seed) came from trials at the default seed.
 LEGACY_SEED = 0
+RECIPE_KEY_FORMAT = 1  # the version tag of recipe keys (its own, not the proxy-set cache's)
 
 Records = dict[str, dict[int, dict[str, Any]]]  # arch -> seed -> record
 
 
 def recipe_key(recipe: TrainRecipe) -> str:
     d = {k: v for k, v in recipe.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-    return cache_key({"recipe": d})
+    # Tagged "format": 1 since the first tables: the key is the ground truth's own, whatever format
+    # the proxy-set cache moves to (test_store: the shipped tables keep their keys).
+    return content_key({"format": RECIPE_KEY_FORMAT, "recipe": d})
 
 
 def record_name(arch: str, seed: int) -> str:

@@ -310,7 +310,9 @@ def ship_proxy_set(cache_root: Path, key: str, search_dir: Path) -> str:
 
     target = search_dir / "proxy" / key
     target.mkdir(parents=True)
-    for name in ("images.pt", "manifest.json", "config.yaml"):
+    from dmnas.condensation.cache import CONFIG, IMAGES, MANIFEST
+
+    for name in (IMAGES, MANIFEST, CONFIG):
         if (cache_root / key / name).is_file():
             shutil.copy2(cache_root / key / name, target / name)
     size = sum(p.stat().st_size for p in target.iterdir())

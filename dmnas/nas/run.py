@@ -1,7 +1,7 @@
 """A search as calls: checks -> proxy set -> NNI experiment -> ground truth -> report.
 
 Takes typed configs only (:class:`dmnas.nas.config.SearchConfig` and the condensation stage's
-:class:`dmnas.condensation.proxyset.ProxyJob`); it logs and raises, and hands the finished report to
+:class:`dmnas.condensation.job.ProxyJob`); it logs and raises, and hands the finished report to
 ``on_finished(search_id)`` while the last web UI is still up (the API builds and hands on the report
 there, so this stage does not depend on the reporting one). One id names the search, its folder
 and its NNI experiments.
@@ -20,7 +20,7 @@ from typing import Any, Callable
 import yaml
 
 from dmnas.atomic import check_writable, write_json_atomic
-from dmnas.condensation.proxyset import ProxyJob
+from dmnas.condensation.job import ProxyJob
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
