@@ -93,11 +93,14 @@ METHODS = {
         Method("early 20k passes", "early"),
         Method("dm ipc50 40ep it50", "dm"),
         # budgets for the equal-compute frontier
+        Method("early 5k passes", "early", early_images=5000),
         Method("early 10k passes", "early", early_images=10000),
         Method("early 40k passes", "early", early_images=40000),
+        Method("random ipc50 10ep", "random", epochs=10),
         Method("random ipc50 20ep", "random", epochs=20),
         Method("random ipc50 80ep", "random", epochs=80),
-        Method("dm ipc50 20ep it50", "dm", epochs=20),  # the same sets as "dm ipc50 40ep it50"
+        Method("dm ipc50 10ep it50", "dm", epochs=10),  # the same sets as "dm ipc50 40ep it50"
+        Method("dm ipc50 20ep it50", "dm", epochs=20),
         Method("dm ipc50 80ep it50", "dm", epochs=80),
         Method("synflow", "synflow"),
         Method("naswot", "naswot"),

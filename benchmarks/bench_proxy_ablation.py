@@ -325,8 +325,7 @@ def table_truth(tables: list[Path]) -> tuple[GroundTruth, list[str]]:
         raise SystemExit("tables of different recipes cannot be pooled")
     fingerprint = load_dataset(DATA).fingerprint
     archs = list(dict.fromkeys(a for m in manifests for a in [*m["sample"], *m.get("screened", [])]))
-    meta = {"id": "-", "proxy": "-", "fingerprint": fingerprint}
-    truth = ground_truth_for([(meta, {"trials": []})], Path("/nonexistent"), [Store(t) for t in tables],
+    truth = ground_truth_for(fingerprint, [], Store(Path("/nonexistent")), [Store(t) for t in tables],
                              recipe, set(archs), int(manifests[0].get("full_images", 54000)))  # fmt: skip
     return truth, [a for a in archs if a in truth.per_seed]
 

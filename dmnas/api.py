@@ -203,7 +203,7 @@ def _log_report(report: Report) -> None:
 
 def search_result(workdir: Path, search_id: str, report: Report | None = None) -> SearchResult:
     """A finished search read back from its folder."""
-    from dmnas.nas.folder import load_search
+    from dmnas.nas.folder import SearchFolder, load_search
 
     meta, results = load_search(workdir, search_id)
     rows = [
@@ -212,10 +212,12 @@ def search_result(workdir: Path, search_id: str, report: Report | None = None) -
         for t in results["trials"]
         if t.get("record")
     ]
-    nni_ids = [search_id, *(r["nni_id"] for r in meta.get("resumed", []))]
-    if (workdir / "searches" / search_id / "ground_truth" / "results.json").exists():
-        nni_ids.append(json.loads((workdir / "searches" / search_id / "ground_truth" / "results.json").read_text())["experiment"])
-    return SearchResult(search_id, results.get("url", ""), workdir / "searches" / search_id, rows, report, nni_ids)
+    folder = SearchFolder(workdir, search_id)
+    nni_ids = meta.nni_ids
+    gt_results = folder.gt / "results.json"
+    if gt_results.exists():
+        nni_ids.append(json.loads(gt_results.read_text())["experiment"])
+    return SearchResult(search_id, results.get("url", ""), folder.root, rows, report, nni_ids)
 
 
 def report(

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from dmnas.registry import Registry
 
-Detail = Callable[[dict[str, Any]], str]  # search.json -> the budget part of a report label
+Detail = Callable[[Any], str]  # a search's SearchMeta -> the budget part of a report label
 
 
 @dataclass(frozen=True)
@@ -26,33 +26,30 @@ class ProxyKind:
     full_data: bool = False  # its scores are full-data results: they are ground truth, not a proxy
     detail: Detail = lambda meta: "at init"
 
-    def label(self, meta: dict[str, Any]) -> str:
-        """How a report names one search with this proxy, e.g. ``dm ipc50 40ep x2 seeds (ab12cd34)``."""
-        seeds, draws = meta.get("proxy_seeds", 1), meta.get("proxy_draws", 1)
+    def label(self, meta: Any) -> str:
+        """How a report names one search (a :class:`dmnas.nas.folder.SearchMeta`) with this proxy,
+        e.g. ``dm ipc50 40ep x2 seeds (ab12cd34)``."""
+        seeds, draws = meta.proxy_seeds, meta.proxy_draws
         return (
             f"{self.name} {self.detail(meta)}"
             + (f" x{seeds} seeds" if seeds > 1 else "")
             + (f" x{draws} draws" if draws > 1 else "")
-            + f" ({meta['id']})"
+            + f" ({meta.id})"
         )
 
 
 PROXY_KINDS: Registry[ProxyKind] = Registry("proxy")
 
 
-def _epochs(meta: dict[str, Any]) -> object:
-    return (meta.get("trial_recipe") or {}).get("epochs")
-
-
-def _small_set(meta: dict[str, Any]) -> str:
-    return f"ipc{meta['ipc']} {_epochs(meta)}ep"
+def _small_set(meta: Any) -> str:
+    return f"ipc{meta.ipc} {meta.trial_epochs}ep"
 
 
 for _kind in (
-    ProxyKind("full", trains=True, recipe="full", full_data=True, detail=lambda m: f"{_epochs(m)}ep"),
+    ProxyKind("full", trains=True, recipe="full", full_data=True, detail=lambda m: f"{m.trial_epochs}ep"),
     ProxyKind("dm", trains=True, needs_dm_set=True, budgeted=True, detail=_small_set),
     ProxyKind("random", trains=True, budgeted=True, detail=_small_set),
-    ProxyKind("early", trains=True, recipe="early", detail=lambda m: f"{m.get('early_images')} img passes"),
+    ProxyKind("early", trains=True, recipe="early", detail=lambda m: f"{m.early_images} img passes"),
     ProxyKind("synflow", trains=False),
     ProxyKind("naswot", trains=False),
 ):

@@ -53,4 +53,7 @@ def test_a_registered_proxy_is_offered_checked_run_and_labelled(half_subset: str
                        prepared=Prepared(tiny_data, torch.device("cpu"), ((x, y),), {}))  # fmt: skip
     assert record["proxy"] == half_subset and record["images"] == len(tiny_data.train_x) // 2
     assert not (tmp_path / "gt").exists()  # not full data: nothing joins the ground truth
-    assert proxy_label({"proxy": half_subset, "id": "ab12"}) == "halfsplit first half (ab12)"
+    from dmnas.nas.folder import SearchMeta
+
+    meta = SearchMeta(id="ab12", space="s.yaml", proxy=half_subset, fingerprint="fp", full_recipe={}, full_images=1)
+    assert proxy_label(meta) == "halfsplit first half (ab12)"

@@ -258,14 +258,18 @@ def test_a_full_data_search_is_an_unbiased_sample_only_of_what_it_trained_blindl
     tmp_path: Path, tuner: str, unbiased: set[str]
 ) -> None:
     from dmnas.groundtruth.tables import ground_truth_for
+    from dmnas.nas.folder import SearchMeta
+    from dmnas.reporting.make import search_samples
 
     recipe = TrainRecipe(epochs=2, schedule="cosine", strategy="none")
     store = GroundTruthStore(tmp_path / "ground_truth")
     for i in range(4):  # a2, a3: trained by another search (e.g. confirmation), not by this one
         store.put("fp", f"a{i}", recipe, 0, {"val_acc": 0.5 + i / 100})
-    meta = {"id": "s1", "proxy": "full", "tuner": tuner, "fingerprint": "fp", "full_recipe": recipe.to_dict()}
+    meta = SearchMeta(id="s1", space="s.yaml", proxy="full", tuner=tuner, fingerprint="fp",
+                      full_recipe=recipe.to_dict(), full_images=100)  # fmt: skip
     results = {"trials": [{"record": {"arch": "a0"}}, {"record": {"arch": "a1"}}, {"record": None}]}
-    truth = ground_truth_for([(meta, results)], tmp_path, [], recipe, {"a0", "a1", "a2", "a3"}, 100)
+    samples = search_samples([(meta, results)], tmp_path, recipe)
+    truth = ground_truth_for("fp", samples, store, [], recipe, {"a0", "a1", "a2", "a3"}, 100)
     assert set(truth.per_seed) == {"a0", "a1", "a2", "a3"} and set(truth.unbiased) == unbiased
 
 

@@ -29,7 +29,8 @@ def test_resume_refuses_unknown_searches_and_non_grid_tuners(tmp_path: Path) -> 
     with pytest.raises(DmnasError, match="no search of that id .* known: none"):
         resume_search(cfg("nope"))
     (folder / "search.json").write_text(
-        json.dumps({"tuner": "random", "space": "convnet_tiny", "max_trials": 4})
+        json.dumps({"id": "abc123", "proxy": "dm", "fingerprint": "fp", "full_recipe": {}, "full_images": 1,
+                    "tuner": "random", "space": "convnet_tiny", "max_trials": 4})  # fmt: skip
     )
     (folder / "context.json").write_text(
         json.dumps(

@@ -9,14 +9,13 @@ folder is a :class:`GroundTruthStore` with a ``table.json`` that says what it is
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dmnas.catalog import DEFAULT_TABLE, TABLES_DIR, table_names  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
 from dmnas.groundtruth.truth import GroundTruth
-from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe
 
 # A full-data search is an unbiased sample only if its tuner chose without looking at scores.
@@ -63,22 +62,32 @@ def full_seconds_estimate(known: Records) -> float:
     return sum(secs) / len(secs) if secs else 60.0
 
 
+@dataclass(frozen=True)
+class SearchSample:
+    """What one search adds to the unbiased sample: the sample its ground-truth plan drew (None:
+    no plan) and, for a full-data search over a uniform design, every architecture it trained."""
+
+    search_id: str
+    planned: frozenset[str] | None = None
+    census: frozenset[str] = frozenset()
+    census_kind: str = "every architecture"  # or "uniform draws"
+
+
 def ground_truth_for(
-    loaded: list[tuple[dict[str, Any], dict[str, Any]]],
-    workdir: Path,
+    fingerprint: str,
+    searches: list[SearchSample],
+    own: GroundTruthStore,
     tables: list[GroundTruthStore],
     full_recipe: TrainRecipe,
     archs: set[str],
     full_images: int,
 ) -> GroundTruth:
-    """Full-data results of ``archs`` from the project's store and the tables, and which of them
-    are an unbiased sample: each table's (a seeded uniform sample of its space, or a stated design)
-    and each search's planned sample. Confirmation picks count only for the winner and the best known."""
-    own = GroundTruthStore(workdir / "ground_truth")
+    """Full-data results of ``archs`` from the project's store (``own``) and the tables, and which of
+    them are an unbiased sample: each table's (a seeded uniform sample of its space, or a stated
+    design) and each search's. Confirmation picks count only for the winner and the best known."""
     sources: dict[str, int] = {}
     unbiased: set[str] = set()
     screened: set[str] = set()
-    fingerprint = loaded[0][0]["fingerprint"]
     records = merged([own, *tables], fingerprint, full_recipe)
     known = {a for a in records if a in archs}
     for store in tables:
@@ -92,18 +101,13 @@ def ground_truth_for(
         if top:
             sources[f"table {name} (screened top, top-k figures only)"] = len(top)
         screened |= top
-    for meta, results in loaded:
-        plan_file = workdir / "searches" / meta["id"] / "ground_truth_plan.json"
-        if plan_file.exists():
-            planned = set(json.loads(plan_file.read_text())["sample"]) & known
-            sources[f"search {meta['id']} sample"] = len(planned)
-            unbiased |= planned
-        tuner = meta.get("tuner", "grid")
-        if proxy_kind(meta["proxy"]).full_data and tuner in UNBIASED_TUNERS and TrainRecipe(**meta["full_recipe"]) == full_recipe:
-            census = known & {t["record"]["arch"] for t in results["trials"] if t["record"]}
-            drawn = "every architecture" if tuner == "grid" else "uniform draws"
-            sources[f"search {meta['id']} ({drawn})"] = len(census)
-            unbiased |= census
+    for search in searches:
+        if search.planned is not None:
+            sources[f"search {search.search_id} sample"] = len(search.planned & known)
+            unbiased |= search.planned & known
+        if search.census:
+            sources[f"search {search.search_id} ({search.census_kind})"] = len(search.census & known)
+            unbiased |= search.census & known
     per_seed = {a: {s: float(r["val_acc"]) for s, r in records[a].items()} for a in known}
     return GroundTruth(
         per_seed, frozenset(unbiased), full_recipe.describe(), recipe_key(full_recipe), full_images, sources,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,134 @@ GT_PHASE = "ground_truth"  # subfolder of a search holding its full-data phase
 NNI_IGNORE = "trials\nresults.json\nground_truth_plan.json\nconfig.yaml\nsearch.json\nground_truth\n"
 
 
+SEARCHES = "searches"  # under the workdir: one folder per search
+
+
+@dataclass(frozen=True)
+class SearchMeta:
+    """What ``search.json`` holds: how a search was run, read back by resume, the report and the
+    ground truth. Files written before a field existed read with its default."""
+
+    id: str
+    space: str  # the space file's path
+    proxy: str
+    fingerprint: str
+    full_recipe: dict[str, Any]
+    full_images: int
+    space_size: int = 0
+    tuner: str = "grid"
+    max_trials: int = 0
+    concurrency: int = 1
+    dataset: str = ""
+    entry_key: str | None = None
+    proxy_movement: dict[str, Any] | None = None  # how far the DM set moved (the report says it)
+    ipc: int = 0
+    proxy_recipe: dict[str, Any] = field(default_factory=dict)
+    trial_recipe: dict[str, Any] | None = None  # None for a zero-cost proxy
+    early_images: int = 0
+    proxy_seeds: int = 1
+    proxy_draws: int = 1
+    draw_keys: tuple[str, ...] = ()
+    full_seeds: int = 2
+    confirm: int = 3
+    tables: tuple[str, ...] = ("none",)
+    device: str = "cpu"
+    training_service: str = "local"
+    machines: str | None = None
+    ui_host: str = "127.0.0.1"
+    trials_per_gpu: int = 1
+    trial_mode: str = "worker"
+    resumed: tuple[dict[str, Any], ...] = ()  # one entry per resumption: nni_id, recorded, missing
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "SearchMeta":
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        if "tables" not in raw and "table" in raw:  # searches before tables were pooled
+            known["tables"] = [raw["table"] or "none"]
+        for name in ("draw_keys", "tables", "resumed"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for name in ("draw_keys", "tables", "resumed"):
+            out[name] = list(out[name])
+        return out
+
+    @property
+    def trial_epochs(self) -> int:
+        """Epochs of one proxy trial (0 for a zero-cost score)."""
+        return int((self.trial_recipe or {}).get("epochs") or 0)
+
+    @property
+    def nni_ids(self) -> list[str]:
+        """The NNI experiments of the proxy phase: the first and each resumption's."""
+        return [self.id, *(r["nni_id"] for r in self.resumed)]
+
+
+@dataclass(frozen=True)
+class SearchFolder:
+    """Every path of one search, ``<workdir>/searches/<id>/``."""
+
+    workdir: Path
+    id: str
+
+    @classmethod
+    def at(cls, root: Path) -> "SearchFolder":
+        """The search whose folder is ``root`` (``<workdir>/searches/<id>``)."""
+        return cls(root.parent.parent, root.name)
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / SEARCHES / self.id
+
+    @property
+    def meta_file(self) -> Path:
+        return self.root / "search.json"
+
+    @property
+    def results_file(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def context_file(self) -> Path:
+        return self.root / "context.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def plan_file(self) -> Path:
+        return self.root / "ground_truth_plan.json"
+
+    @property
+    def gt(self) -> Path:
+        """The full-data phase's own folder (its context, results and trials)."""
+        return self.root / GT_PHASE
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / RUN_LOCK
+
+    def meta(self) -> SearchMeta:
+        return SearchMeta.from_dict(json.loads(self.meta_file.read_text()))
+
+    def write_meta(self, meta: SearchMeta) -> None:
+        write_json_atomic(self.meta_file, meta.to_dict())
+
+    def nni_db(self, nni_id: str) -> Path:
+        """NNI's SQLite file of one of this search's experiments (kept under the workdir)."""
+        return self.workdir / "nni" / nni_id / "db" / "nni.sqlite"
+
+
 def search_dir(workdir: Path, search_id: str) -> Path:
-    return workdir / "searches" / search_id
+    return SearchFolder(workdir, search_id).root
 
 
 def gt_nni_id(search_id: str) -> str:
@@ -66,8 +193,8 @@ def lock_search(folder: Path) -> Any:
 
 
 def known_searches(workdir: Path) -> list[str]:
-    folder = workdir / "searches"
-    return sorted(p.name for p in folder.glob("*") if (p / "search.json").exists()) if folder.is_dir() else []
+    folder = workdir / SEARCHES
+    return sorted(p.name for p in folder.glob("*") if SearchFolder(workdir, p.name).meta_file.exists()) if folder.is_dir() else []
 
 
 def save_outcome(folder: Path, outcome: Any, prior: list[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -169,18 +296,18 @@ def nni_final_records(db: Path) -> list[dict[str, Any]]:
     return out
 
 
-def load_search(workdir: Path, search_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_search(workdir: Path, search_id: str) -> tuple[SearchMeta, dict[str, Any]]:
     """search.json and results.json of a finished search."""
-    folder = search_dir(workdir, search_id)
+    folder = SearchFolder(workdir, search_id)
     try:
-        meta = json.loads((folder / "search.json").read_text())
-        results = json.loads((folder / "results.json").read_text())
+        meta = folder.meta()
+        results = json.loads(folder.results_file.read_text())
     except FileNotFoundError:
-        finished = [s for s in known_searches(workdir) if (search_dir(workdir, s) / "results.json").exists()]
+        finished = [s for s in known_searches(workdir) if SearchFolder(workdir, s).results_file.exists()]
         raise DmnasError(
             f"no finished search {search_id!r} in {workdir}; known: {', '.join(finished) or 'none'}"
         ) from None
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise DmnasError(f"search {search_id} has a corrupt results file ({err})") from None
     return meta, results
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from dmnas.atomic import check_writable, write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.nas.config import SearchConfig
-from dmnas.nas.folder import known_searches, lock_search, nni_final_records, recorded_trials, resume_nni_id, search_dir
+from dmnas.nas.folder import SearchFolder, known_searches, lock_search, nni_final_records, recorded_trials, resume_nni_id
 from dmnas.nas.run import OnFinished, SearchRun, no_report, run_phases, warn_open_ui
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,11 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
     from dmnas.nas.tuners import TUNERS
 
     search_id = cfg.resume or ""
-    folder = search_dir(cfg.workdir, search_id)
+    paths = SearchFolder(cfg.workdir, search_id)
+    folder = paths.root
     try:
-        meta = json.loads((folder / "search.json").read_text())
-        ctx = TrialContext.load(folder / "context.json")
+        meta = paths.meta()
+        ctx = TrialContext.load(paths.context_file)
     except FileNotFoundError:
         known = known_searches(cfg.workdir)
         raise DmnasError(
@@ -40,45 +41,44 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
         raise DmnasError(f"--resume {search_id}: its search.json or context.json is corrupt ({err})") from None
     check_writable(folder, "search folder")
     lock = lock_search(folder)  # before anything is read further or written: one run per search
-    if not TUNERS.get(meta["tuner"]).exhaustive:
+    if not TUNERS.get(meta.tuner).exhaustive:
         raise DmnasError(
-            f"--resume continues grid searches; search {search_id} used tuner {meta['tuner']} "
+            f"--resume continues grid searches; search {search_id} used tuner {meta.tuner} "
             "(start it again, or use --tuner grid)"
         )
-    space = load_space(meta["space"])
-    names = [spec.name for spec in space.specs()][: int(meta["max_trials"])]
-    resumed = list(meta.get("resumed", []))
+    space = load_space(meta.space)
+    names = [spec.name for spec in space.specs()][: int(meta.max_trials)]
     # Records on disk first; then what NNI's manager kept of trials that wrote theirs elsewhere.
     done = recorded_trials(folder)
-    for nni_id in [search_id, *(r["nni_id"] for r in resumed)]:
-        for rec in nni_final_records(cfg.workdir / "nni" / nni_id / "db" / "nni.sqlite"):
+    for nni_id in meta.nni_ids:
+        for rec in nni_final_records(paths.nni_db(nni_id)):
             if rec["arch"] not in done:
                 done[rec["arch"]] = rec
-                write_json_atomic(folder / "trials" / f"{rec['arch']}__{rec['trial_id']}.json", rec)
+                write_json_atomic(paths.trials / f"{rec['arch']}__{rec['trial_id']}.json", rec)
     missing = [n for n in names if n not in done]
     prior = [
         {"trial_id": r.get("trial_id"), "status": "SUCCEEDED", "record": r, "recorded_before_resume": True}
         for n, r in done.items()
         if n in names
     ]
-    nni_id = resume_nni_id(search_id, len(resumed) + 1)
+    nni_id = resume_nni_id(search_id, len(meta.resumed) + 1)
     log.info(
         "resuming search %s (%s on %s): %d of %d architectures already scored (not trained again); %s; "
         "the search's own space, proxy, recipes, data and proxy set are kept",
-        search_id, meta["proxy"], space.name, len(prior), len(names),
+        search_id, meta.proxy, space.name, len(prior), len(names),
         f"scoring the other {len(missing)} in NNI experiment {nni_id}" if missing else "nothing left to score",
     )
     port = claim_port(cfg.port)
     warn_open_ui(cfg.ui_host, port.port)
-    meta["resumed"] = resumed + [{"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}]
-    write_json_atomic(folder / "search.json", meta)
-    tables = [GroundTruthStore(Path(t)) for t in meta.get("tables", [meta.get("table", "none")]) if t != "none"]
+    meta = replace(meta, resumed=(*meta.resumed, {"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}))
+    paths.write_meta(meta)
+    tables = [GroundTruthStore(Path(t)) for t in meta.tables if t != "none"]
     machines = None
-    if meta.get("machines"):  # a remote search resumes on its machines (checked again)
+    if meta.machines:  # a remote search resumes on its machines (checked again)
         from dmnas.nas.remote import check_machines, load_machines
 
-        machines = load_machines(cfg.machines or Path(meta["machines"]))
-        check_machines(machines, ctx.data, meta["fingerprint"])
+        machines = load_machines(cfg.machines or Path(meta.machines))
+        check_machines(machines, ctx.data, meta.fingerprint)
     use_gpu = machines.use_gpu if machines else ctx.device.startswith("cuda") and ctx.threads == 0
     run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines, lock)
     if missing:

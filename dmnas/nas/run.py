@@ -28,7 +28,7 @@ from dmnas.nas.config import SearchConfig
 from dmnas.nas.status import SearchProgress
 from dmnas.proxykinds import proxy_kind
 from dmnas.nas.folder import (
-    GT_PHASE, NNI_IGNORE, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome, search_dir,
+    NNI_IGNORE, SearchFolder, SearchMeta, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome,
 )
 from dmnas.train import TrainRecipe
 
@@ -49,7 +49,7 @@ class SearchRun:
     folder: Path
     space: Any  # dmnas.nas.space.SearchSpace
     ctx: Any  # dmnas.nas.trials.context.TrialContext
-    meta: dict[str, Any]
+    meta: SearchMeta
     port: Any  # dmnas.nas.nni.experiment.PortClaim, held for the whole search
     use_gpu: bool
     tables: list[GroundTruthStore]
@@ -168,7 +168,8 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     trial_recipe = {"full": full_recipe, "early": replace(full_recipe, epochs=1), "proxy": proxy_recipe}[kind.recipe]
 
     search_id = secrets.token_hex(4)  # a name, not a seed: nothing random depends on it
-    folder = search_dir(workdir, search_id)
+    paths = SearchFolder(workdir, search_id)
+    folder = paths.root
     folder.mkdir(parents=True)
     lock = lock_search(folder)
     gt_store = GroundTruthStore(workdir / "ground_truth")
@@ -204,40 +205,42 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
             log.info("remote machines: one process per trial (warm workers run on this machine only)")
 
         ctx = remote_context(ctx, machines, data.fingerprint, cfg.concurrency)
-    ctx.save(folder / "context.json")
-    meta = {
-        "id": search_id,
-        "space": str(space.path),
-        "space_size": space.size,
-        "proxy": cfg.proxy,
-        "tuner": cfg.tuner,
-        "max_trials": max_trials,
-        "concurrency": cfg.concurrency,
-        "dataset": data.name,
-        "fingerprint": data.fingerprint,
-        "entry_key": entry_key,
-        "proxy_movement": moved,  # how far the DM set moved from its initialisation (the report says it)
-        "ipc": ipc,
-        "proxy_recipe": proxy_recipe.to_dict(),
-        "full_recipe": full_recipe.to_dict(),
-        "trial_recipe": trial_recipe.to_dict() if kind.trains else None,
-        "early_images": early_images,
-        "proxy_seeds": ctx.seeds,
-        "proxy_draws": ctx.draws,
-        "draw_keys": list(draw_keys),
-        "full_seeds": cfg.full_seeds,
-        "confirm": cfg.confirm,
-        "tables": [str(t.root) for t in tables] or ["none"],
-        "full_images": len(data.train_x),
-        "device": device,
-        "training_service": cfg.training_service,
-        "machines": str(machines.path.resolve()) if machines else None,
-        "ui_host": cfg.ui_host,
-        "trials_per_gpu": cfg.trials_per_gpu,
-        "trial_mode": "process" if machines is not None else cfg.trial_mode,
-    }
-    write_json_atomic(folder / "search.json", meta)
-    (folder / "config.yaml").write_text(yaml.safe_dump({"search": meta, "trial_context": ctx.__dict__}, sort_keys=True))
+    ctx.save(paths.context_file)
+    meta = SearchMeta(
+        id=search_id,
+        space=str(space.path),
+        space_size=space.size,
+        proxy=cfg.proxy,
+        tuner=cfg.tuner,
+        max_trials=max_trials,
+        concurrency=cfg.concurrency,
+        dataset=data.name,
+        fingerprint=data.fingerprint,
+        entry_key=entry_key,
+        proxy_movement=moved,
+        ipc=ipc,
+        proxy_recipe=proxy_recipe.to_dict(),
+        full_recipe=full_recipe.to_dict(),
+        trial_recipe=trial_recipe.to_dict() if kind.trains else None,
+        early_images=early_images,
+        proxy_seeds=ctx.seeds,
+        proxy_draws=ctx.draws,
+        draw_keys=draw_keys,
+        full_seeds=cfg.full_seeds,
+        confirm=cfg.confirm,
+        tables=tuple(str(t.root) for t in tables) or ("none",),
+        full_images=len(data.train_x),
+        device=device,
+        training_service=cfg.training_service,
+        machines=str(machines.path.resolve()) if machines else None,
+        ui_host=cfg.ui_host,
+        trials_per_gpu=cfg.trials_per_gpu,
+        trial_mode="process" if machines is not None else cfg.trial_mode,
+    )
+    paths.write_meta(meta)
+    paths.config_file.write_text(
+        yaml.safe_dump({"search": meta.to_dict(), "trial_context": ctx.__dict__}, sort_keys=True)
+    )
     log.info(
         "NNI experiment %s: %s (%d architectures, %d trials, tuner %s, proxy %s) - web UI %s",
         search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
@@ -295,8 +298,8 @@ def run_phases(
     from dmnas.nas.nni.experiment import ExperimentOutcome, run_experiment
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
-    full_recipe = TrainRecipe(**run.meta["full_recipe"])
-    fingerprint = run.meta["fingerprint"]
+    full_recipe = TrainRecipe(**run.meta.full_recipe)
+    fingerprint = run.meta.fingerprint
     gt_store = GroundTruthStore(cfg.workdir / "ground_truth")  # the trials' own path may be a remote one
 
     def finish() -> None:
@@ -343,13 +346,13 @@ def run_phases(
     if need_gt:
         ground_truth_phase(cfg, run, summary, full_recipe, fingerprint, gt_store, finish)
     # A resumption with nothing left to score started no experiment of its own: offer the search's.
-    views = [nni_id if size else search_id] + ([gt_nni_id(search_id)] if (folder / GT_PHASE).is_dir() else [])
+    views = [nni_id if size else search_id] + ([gt_nni_id(search_id)] if SearchFolder.at(folder).gt.is_dir() else [])
     log.info("reopen the web UI later: %s", " / ".join(f"`dmnas view {v}`" for v in views))
     return search_id
 
 
 def _summary(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "results.json").read_text())
+    return json.loads(SearchFolder.at(folder).results_file.read_text())
 
 
 def ground_truth_phase(
@@ -369,7 +372,7 @@ def ground_truth_phase(
     plan = plan_ground_truth(
         proxy_scores(summary)[0], run.space.size, cfg.ground_truth, cfg.confirm, list(range(cfg.full_seeds)), seed=cfg.trial_seed
     )
-    write_json_atomic(run.folder / "ground_truth_plan.json", plan.to_dict())
+    write_json_atomic(SearchFolder.at(run.folder).plan_file, plan.to_dict())
     known = merged([gt_store, *run.tables], fingerprint, full_recipe)
     missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
     est = len(missing) * full_seconds_estimate(known)
@@ -383,7 +386,7 @@ def ground_truth_phase(
     if not missing:
         finish()
         return
-    gt_dir = run.folder / GT_PHASE
+    gt_dir = SearchFolder.at(run.folder).gt
     gt_dir.mkdir(parents=True)
     replace(
         run.ctx,

@@ -13,16 +13,17 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.tables import ground_truth_for, table_stores
 from dmnas.reporting.report import Report, make_report, write_report
 from dmnas.reporting.types import ProxyScores
-from dmnas.nas.config import CONFIRM
-from dmnas.nas.folder import load_search, proxy_scores
+from dmnas.groundtruth.store import GroundTruthStore
+from dmnas.groundtruth.tables import UNBIASED_TUNERS, SearchSample
+from dmnas.nas.folder import SearchFolder, SearchMeta, load_search, proxy_scores
 from dmnas.proxykinds import proxy_kind
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)
 
 
-def proxy_label(meta: dict[str, Any]) -> str:
-    return proxy_kind(meta["proxy"]).label(meta)
+def proxy_label(meta: SearchMeta) -> str:
+    return proxy_kind(meta.proxy).label(meta)
 
 
 def space_architectures(space: str) -> frozenset[str]:
@@ -37,28 +38,28 @@ def space_architectures(space: str) -> frozenset[str]:
         return frozenset()
 
 
-def search_proxy_scores(meta: dict[str, Any], results: dict[str, Any]) -> ProxyScores:
+def search_proxy_scores(meta: SearchMeta, results: dict[str, Any]) -> ProxyScores:
     scores, seconds, repeats = proxy_scores(results)
     recs = [t["record"] for t in results["trials"] if t["record"]]
     if repeats:
-        log.info("search %s: %d architectures were scored more than once; their scores are averaged", meta["id"], repeats)
+        log.info("search %s: %d architectures were scored more than once; their scores are averaged", meta.id, repeats)
     images = recs[0]["images"] if recs else 0
-    epochs = int((meta.get("trial_recipe") or {}).get("epochs") or 0)
+    epochs = meta.trial_epochs
     return ProxyScores(
         proxy_label(meta),
-        meta["id"],
-        meta["proxy"],
+        meta.id,
+        meta.proxy,
         scores,
         seconds,
         images,
         results["failed"],
         repeats,
-        space_architectures(meta["space"]),
+        space_architectures(meta.space),
         details={r["arch"]: {k: r[k] for k in ("params", "seed_scores", "draw_scores") if k in r} for r in recs},
         passes_per_arch=images * epochs,
-        tuner=meta.get("tuner", "grid"),
-        concurrency=int(meta.get("concurrency", 1)),
-        space_name=Path(meta["space"]).stem,
+        tuner=meta.tuner,
+        concurrency=meta.concurrency,
+        space_name=Path(meta.space).stem,
     )
 
 
@@ -79,20 +80,23 @@ def report_searches(
         raise DmnasError("name at least one search id")
     loaded = [load_search(workdir, i) for i in ids]
     first = loaded[0][0]
-    full_recipe = TrainRecipe(**first["full_recipe"])
+    full_recipe = TrainRecipe(**first.full_recipe)
     if full_epochs is not None:
         full_recipe = replace(full_recipe, epochs=full_epochs)
-    if len({m["fingerprint"] for m, _ in loaded}) > 1:
+    if len({m.fingerprint for m, _ in loaded}) > 1:
         raise DmnasError(f"searches {', '.join(ids)} use different datasets/splits; report them separately")
-    confirm_k = confirm if confirm is not None else int(first.get("confirm", CONFIRM))
+    confirm_k = confirm if confirm is not None else first.confirm
     proxies = [search_proxy_scores(meta, results) for meta, results in loaded]
     archs = set().union(*(p.scores.keys() | p.space for p in proxies))
-    tables = table_stores(table if table is not None else first.get("tables", first.get("table")))
-    truth = ground_truth_for(loaded, workdir, tables, full_recipe, archs, int(first["full_images"]))
-    hw, channels = IMAGE_GEOMETRY.get(first.get("dataset", ""), (32, 3))
+    tables = table_stores(table if table is not None else list(first.tables))
+    truth = ground_truth_for(
+        first.fingerprint, search_samples(loaded, workdir, full_recipe), GroundTruthStore(workdir / "ground_truth"),
+        tables, full_recipe, archs, first.full_images,
+    )  # fmt: skip
+    hw, channels = IMAGE_GEOMETRY.get(first.dataset, (32, 3))
     report = replace(
         make_report(proxies, truth, confirm_k), notes=movement_notes(loaded, workdir), full_epochs=full_recipe.epochs,
-        train_rate=training_rate(workdir, first["fingerprint"], full_recipe, hw, channels), image_geometry=(hw, channels),
+        train_rate=training_rate(workdir, first.fingerprint, full_recipe, hw, channels), image_geometry=(hw, channels),
     )
     paths = write_report(workdir / "reports" / "+".join(ids), report)
     return replace(report, paths=paths)
@@ -119,25 +123,42 @@ def training_rate(workdir: Path, fingerprint: str, recipe: TrainRecipe, hw: int,
     return seconds_per_flop(per_pass, hw, channels)
 
 
-def set_movement(meta: dict[str, Any], workdir: Path) -> dict[str, Any] | None:
+def set_movement(meta: SearchMeta, workdir: Path) -> dict[str, Any] | None:
     """What the search recorded of its DM set's movement, else what the set's cache manifest says
     (searches made before it was recorded), else None."""
-    if meta.get("proxy_movement"):
-        return meta["proxy_movement"]
+    if meta.proxy_movement:
+        return meta.proxy_movement
     try:
-        ctx = json.loads((workdir / "searches" / meta["id"] / "context.json").read_text())
-        manifest = json.loads((Path(ctx["cache_dir"]) / meta["entry_key"] / "manifest.json").read_text())
+        ctx = json.loads(SearchFolder(workdir, meta.id).context_file.read_text())
+        manifest = json.loads((Path(ctx["cache_dir"]) / str(meta.entry_key) / "manifest.json").read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return manifest.get("movement")
 
 
-def movement_notes(loaded: list[tuple[dict[str, Any], dict[str, Any]]], workdir: Path) -> list[str]:
+def movement_notes(loaded: list[tuple[SearchMeta, dict[str, Any]]], workdir: Path) -> list[str]:
     """One line per DM search on how far its set moved: a set DM hardly touched is said to be one."""
     from dmnas.condensation.proxyset import movement_note
 
     return [
-        f"Proxy set {meta['entry_key']} of search {meta['id']}: {movement_note(set_movement(meta, workdir))}."
+        f"Proxy set {meta.entry_key} of search {meta.id}: {movement_note(set_movement(meta, workdir))}."
         for meta, _ in loaded
-        if proxy_kind(meta["proxy"]).needs_dm_set and meta.get("entry_key")
+        if proxy_kind(meta.proxy).needs_dm_set and meta.entry_key
     ]
+
+
+def search_samples(
+    loaded: list[tuple[SearchMeta, dict[str, Any]]], workdir: Path, full_recipe: TrainRecipe
+) -> list[SearchSample]:
+    """What each search adds to the unbiased sample: its planned ground-truth sample, and the
+    architectures a full-data search trained over a uniform design (grid: all; random: draws)."""
+    out = []
+    for meta, results in loaded:
+        plan = SearchFolder(workdir, meta.id).plan_file
+        planned = frozenset(json.loads(plan.read_text())["sample"]) if plan.exists() else None
+        census: frozenset[str] = frozenset()
+        if (proxy_kind(meta.proxy).full_data and meta.tuner in UNBIASED_TUNERS
+                and TrainRecipe(**meta.full_recipe) == full_recipe):  # fmt: skip
+            census = frozenset(t["record"]["arch"] for t in results["trials"] if t["record"])
+        out.append(SearchSample(meta.id, planned, census, "every architecture" if meta.tuner == "grid" else "uniform draws"))
+    return out
