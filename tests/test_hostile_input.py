@@ -42,7 +42,7 @@ def test_trial_command_keeps_a_hostile_path_one_word(tmp_path: Path) -> None:
 
 
 def test_remote_trial_command_never_expands_a_python_path(tmp_path: Path) -> None:
-    from dmnas.nas.remote import MachineList, trial_command
+    from dmnas.nas.remote import MachineList, remote_trial_command
 
     class Fake(MachineList):  # only the interpreters matter here
         def __init__(self) -> None:
@@ -51,7 +51,7 @@ def test_remote_trial_command_never_expands_a_python_path(tmp_path: Path) -> Non
         def pythons(self) -> list[str]:
             return [f"{tmp_path}/v $(touch {tmp_path}/PWNED)/bin/python"]
 
-    subprocess.run(["bash", "-c", trial_command(Fake())], cwd=tmp_path, capture_output=True)
+    subprocess.run(["bash", "-c", remote_trial_command(Fake())], cwd=tmp_path, capture_output=True)
     assert not (tmp_path / "PWNED").exists()
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
-from dmnas.nas.remote import load_machines, manager_ip, trial_command
+from dmnas.nas.remote import load_machines, manager_ip
+from dmnas.nas.remote import remote_trial_command as trial_command
 from dmnas.nas.folder import adopt_records, nni_final_records
 from dmnas.nas.remote import remote_context
 from dmnas.nas.trials.context import TrialContext, trial_data_dir

@@ -178,7 +178,7 @@ def nni_machine_list(machines: MachineList, per_gpu: list[int] | None = None) ->
     ]
 
 
-def trial_command(machines: MachineList, context: str = "context.json") -> str:
+def remote_trial_command(machines: MachineList, context: str = "context.json") -> str:
     """One bash command for every machine (NNI has one trial command): each machine's interpreter
     is tried in the file's order and the first that imports dmnas runs the trial, so machines
     with different Python paths share the experiment."""

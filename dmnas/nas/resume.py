@@ -11,6 +11,7 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.nas.config import SearchConfig
 from dmnas.nas.folder import SearchFolder, known_searches, lock_search, nni_final_records, recorded_trials, resume_nni_id
+from dmnas.nas.launch import launcher_for
 from dmnas.nas.run import OnFinished, SearchRun, no_report, run_phases, warn_open_ui
 
 log = logging.getLogger(__name__)
@@ -73,14 +74,11 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
     meta = replace(meta, resumed=(*meta.resumed, {"nni_id": nni_id, "recorded": len(prior), "missing": len(missing)}))
     paths.write_meta(meta)
     tables = [GroundTruthStore(Path(t)) for t in meta.tables if t != "none"]
-    machines = None
-    if meta.machines:  # a remote search resumes on its machines (checked again)
-        from dmnas.nas.remote import check_machines, load_machines
-
-        machines = load_machines(cfg.machines or Path(meta.machines))
-        check_machines(machines, ctx.data, meta.fingerprint)
-    use_gpu = machines.use_gpu if machines else ctx.device.startswith("cuda") and ctx.threads == 0
-    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines, lock)
+    # A remote search resumes on its machines (checked again); a local one on this machine.
+    machines_file = (cfg.machines or Path(meta.machines)) if meta.machines else None
+    launcher = launcher_for(machines_file, cfg.trial_mode, ctx.device)
+    launcher.check(ctx.data, meta.fingerprint)
+    run = SearchRun(search_id, folder, space, ctx, meta, port, launcher, tables, lock)
     if missing:
         log.info("NNI experiment %s: web UI %s", nni_id, port.url(cfg.ui_host))
     nni_space = {"arch": {"_type": "choice", "_value": missing}}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,10 +24,11 @@ from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.groundtruth.tables import full_seconds_estimate, table_stores
 from dmnas.nas.config import SearchConfig
+from dmnas.nas.launch import Launcher, launcher_for
 from dmnas.nas.status import SearchProgress
 from dmnas.proxykinds import proxy_kind
 from dmnas.nas.folder import (
-    NNI_IGNORE, SearchFolder, SearchMeta, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome,
+    SearchFolder, SearchMeta, adopt_records, gt_nni_id, lock_search, proxy_scores, save_outcome,
 )
 from dmnas.train import TrainRecipe
 
@@ -51,9 +51,8 @@ class SearchRun:
     ctx: Any  # dmnas.nas.trials.context.TrialContext
     meta: SearchMeta
     port: Any  # dmnas.nas.nni.experiment.PortClaim, held for the whole search
-    use_gpu: bool
+    launcher: Launcher
     tables: list[GroundTruthStore]
-    machines: Any = None  # MachineList for NNI's remote service, None for local
     lock: Any = None  # the search folder's run lock (folder.lock_search), held while it runs
 
 
@@ -63,41 +62,27 @@ def experiment_settings(
 ) -> Any:
     from dmnas.nas.nni.experiment import ExperimentSettings
 
-    from dmnas.nas.trials.warm_workers import nni_trials, trial_command, worker_slots, workers_dir
-
-    concurrency, per_gpu, workers = cfg.concurrency, cfg.trials_per_gpu, None
-    if run.machines is not None:
-        from dmnas.nas.remote import trial_command as remote_command
-
-        (folder / ".nniignore").write_text(NNI_IGNORE)
-        command = remote_command(run.machines)  # runs in the uploaded copy of the folder
-    else:
-        slots = worker_slots(concurrency, run.use_gpu, per_gpu)
-        command = trial_command(folder / "context.json", cfg.trial_mode, slots, os.getpid())
-        if cfg.trial_mode == "worker":
-            workers = workers_dir(folder)
-            concurrency = nni_trials(concurrency)
-            per_gpu = nni_trials(per_gpu)
+    launch = run.launcher.launch(folder, cfg.concurrency, cfg.trials_per_gpu)
     return ExperimentSettings(
         name=name,
         nni_space=nni_space,
         space_size=size,
         tuner=tuner,
         max_trials=max_trials,
-        concurrency=concurrency,
+        concurrency=launch.concurrency,
         max_duration=cfg.max_duration,
         port=run.port.port,
         nni_dir=cfg.workdir / "nni",
-        trial_command=command,
+        trial_command=launch.command,
         trial_code_dir=folder,
-        use_gpu=run.use_gpu,
+        use_gpu=run.launcher.use_gpu,
         seed=cfg.trial_seed,
         exp_id=nni_id,
         max_budget=cfg.proxy_recipe.epochs,
-        machines=run.machines,
+        machines=run.launcher.machines,
         ui_host=cfg.ui_host,
-        trials_per_gpu=per_gpu,
-        workers_dir=workers,
+        trials_per_gpu=launch.trials_per_gpu,
+        workers_dir=launch.workers_dir,
     )
 
 
@@ -108,7 +93,6 @@ def draw_jobs(job: ProxyJob, draws: int) -> list[ProxyJob]:
 
 def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_report) -> str:
     """Search ``cfg.space`` on the proxy; then the ground truth and the report. Returns the search id."""
-    import torch
 
     from dmnas.condensation.dm import check_ipc
     from dmnas.condensation.proxyset import obtain_proxy
@@ -122,11 +106,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     space = load_space(cfg.space)
     cfg.check()
     tuner = TUNERS.get(cfg.tuner)
-    machines = None
-    if cfg.machines is not None:
-        from dmnas.nas.remote import load_machines
-
-        machines = load_machines(cfg.machines)
+    launcher = launcher_for(cfg.machines, cfg.trial_mode, job.device)
     tables = table_stores(cfg.table)
     device = job.device
     # Without --max-trials: the grid's size, one Hyperband iteration, or 20 for the other tuners.
@@ -142,11 +122,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     data = load_dataset(job.data, job.data_root)
     check_fits(space, data.image_shape)
     check_ipc(data, job.condense.ipc)
-    if machines is not None:  # before condensing (minutes) and before NNI starts
-        from dmnas.nas.remote import check_machines
-
-        check_machines(machines, job.data.__dict__, data.fingerprint)
-        log.info("machines: %d ready (%s)", len(machines.machines), ", ".join(m.label for m in machines.machines))
+    launcher.check(job.data.__dict__, data.fingerprint)  # before condensing (minutes) and before NNI starts
     port = claim_port(cfg.port)  # held until this process ends: no other dmnas search takes it
     if port.port != cfg.port:
         log.warning("port %d is in use; the web UI will use port %d", cfg.port, port.port)
@@ -161,7 +137,6 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
             log.info("proxy set%s: %s (%s) %s", f" of draw {d}" if cfg.proxy_draws > 1 else "", proxy.key,
                      "cache hit" if proxy.cache_hit else "condensed now", proxy.path)  # fmt: skip
         entry_key, draw_keys, cache_dir = keys[0], tuple(keys[1:]), str(job.cache().root)
-    use_gpu = machines.use_gpu if machines else device.startswith("cuda") and torch.cuda.is_available()
     proxy_recipe, full_recipe = cfg.proxy_recipe, cfg.full_recipe
     # `early` makes as many image passes over the full split as one DM-proxy trial makes over its set.
     early_images = proxy_recipe.epochs * ipc * data.num_classes
@@ -173,11 +148,8 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
     folder.mkdir(parents=True)
     lock = lock_search(folder)
     gt_store = GroundTruthStore(workdir / "ground_truth")
-    if machines is not None and entry_key:
-        from dmnas.nas.remote import ship_proxy_set
-
-        cache_dir = [ship_proxy_set(Path(cache_dir), k, folder) for k in (entry_key, *draw_keys)][0]
-    from dmnas.defaults import for_device
+    if entry_key:
+        cache_dir = launcher.place_proxy_sets(str(cache_dir), [entry_key, *draw_keys], paths)
 
     ctx = TrialContext(
         proxy=cfg.proxy,
@@ -191,20 +163,13 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         entry_key=entry_key,
         cache_dir=cache_dir,
         ipc=ipc,
-        threads=0 if use_gpu else for_device("cpu").trial_threads(cfg.concurrency),
         seeds=cfg.full_seeds if kind.full_data else cfg.proxy_seeds,
         draws=cfg.proxy_draws,
         draw_keys=draw_keys,
         early_images=early_images,
         test_split=cfg.test_split,
     )
-    if machines is not None:
-        from dmnas.nas.remote import remote_context
-
-        if cfg.trial_mode == "worker":
-            log.info("remote machines: one process per trial (warm workers run on this machine only)")
-
-        ctx = remote_context(ctx, machines, data.fingerprint, cfg.concurrency)
+    ctx = launcher.context(ctx, data.fingerprint, cfg.concurrency)
     ctx.save(paths.context_file)
     meta = SearchMeta(
         id=search_id,
@@ -232,10 +197,10 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         full_images=len(data.train_x),
         device=device,
         training_service=cfg.training_service,
-        machines=str(machines.path.resolve()) if machines else None,
+        machines=str(launcher.machines.path.resolve()) if launcher.machines else None,
         ui_host=cfg.ui_host,
         trials_per_gpu=cfg.trials_per_gpu,
-        trial_mode="process" if machines is not None else cfg.trial_mode,
+        trial_mode=launcher.trial_mode,
     )
     paths.write_meta(meta)
     paths.config_file.write_text(
@@ -245,7 +210,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "NNI experiment %s: %s (%d architectures, %d trials, tuner %s, proxy %s) - web UI %s",
         search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
     )
-    run = SearchRun(search_id, folder, space, ctx, meta, port, use_gpu, tables, machines, lock)
+    run = SearchRun(search_id, folder, space, ctx, meta, port, launcher, tables, lock)
     return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_finished=on_finished)
 
 
@@ -392,7 +357,7 @@ def ground_truth_phase(
         run.ctx,
         proxy="full",
         recipe=full_recipe.to_dict(),
-        results_dir="trials" if run.machines else str(gt_dir / "trials"),
+        results_dir="trials" if run.launcher.machines else str(gt_dir / "trials"),
         seeds=1,
         draws=1,  # a ground-truth job names its seed; full data has no draw of its own
         draw_keys=(),
