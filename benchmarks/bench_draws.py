@@ -41,7 +41,7 @@ from dmnas.condensation.cache import Cache
 from dmnas.condensation.dm import CondenseConfig, RunOptions
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import GroundTruthStore, merged
-from dmnas.groundtruth.tables import TABLES_DIR
+from dmnas.catalog import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
 from dmnas.nas.trials.context import TrialContext
 from dmnas.proxykinds import ProxyKind, proxy_kind

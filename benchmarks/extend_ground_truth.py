@@ -37,7 +37,7 @@ from benchmarks.screen_space import SCREEN_SEED, load_screen, screen_folder
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged
-from dmnas.groundtruth.tables import TABLES_DIR
+from dmnas.catalog import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
 from dmnas.nas.space import load_space
 

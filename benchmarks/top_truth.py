@@ -35,7 +35,7 @@ from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fiel
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged, recipe_key
-from dmnas.groundtruth.tables import TABLES_DIR
+from dmnas.catalog import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
 
 log = logging.getLogger("top_truth")

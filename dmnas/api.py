@@ -86,7 +86,7 @@ def create_model(
 
 def list_spaces() -> list[str]:
     """Names of the shipped search spaces (``load_space`` also takes a YAML/JSON path)."""
-    from dmnas.nas.space import available_spaces
+    from dmnas.catalog import available_spaces
 
     return available_spaces()
 

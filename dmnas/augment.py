@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from dmnas.catalog import DEFAULT_STRATEGY  # noqa: F401  (re-exported)
+from dmnas.catalog import DEFAULT_STRATEGY
 from dmnas.errors import DmnasError
 from dmnas.registry import Registry
 

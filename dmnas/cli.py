@@ -112,7 +112,8 @@ def _cache_line(r: dict[str, Any]) -> str:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from dmnas.condensation.cache import Cache, default_cache_dir
+    from dmnas.catalog import default_cache_dir
+    from dmnas.condensation.cache import Cache
 
     cache = Cache(Path(args.cache_dir).resolve() if args.cache_dir else default_cache_dir())
     if args.cache_cmd in ("list", "verify"):

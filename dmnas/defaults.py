@@ -36,7 +36,7 @@ CPU_NATIVE_BF16_PRECISION = "bf16-real"
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
 # Images per forward when scoring a network: on a CPU, batches of 1024 spill a width-16 ConvNet's
 # activations out of the cache and evaluate markedly slower than 256 (a one-off timing on the 2-core
-# VM, noted in benchmarks/results/trial_overhead.md); a GPU wants the large batch.
+# VM, not kept in a results file); a GPU wants the large batch.
 EVAL_BATCH = {"cuda": 1024, "cpu": 256}
 
 

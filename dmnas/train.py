@@ -52,12 +52,10 @@ DEFAULT_AUG = AugParams()  # frozen: safe to share as a default
 EpochCallback = Callable[[int, nn.Module], None]
 
 
-CPU_EVAL_BATCH = EVAL_BATCH["cpu"]  # kept as names: benchmarks/results/trial_overhead.md cites them
-CUDA_EVAL_BATCH = EVAL_BATCH["cuda"]
 
 
 def eval_batch(device: torch.device) -> int:
-    return CUDA_EVAL_BATCH if device.type == "cuda" else CPU_EVAL_BATCH
+    return EVAL_BATCH["cuda" if device.type == "cuda" else "cpu"]
 
 
 @torch.no_grad()

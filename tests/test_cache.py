@@ -163,7 +163,7 @@ def test_the_ground_truth_keys_do_not_follow_the_cache_format(monkeypatch: pytes
     """A new proxy-set cache format re-keys the cache, never the shipped ground-truth tables."""
     from dmnas.condensation import cache as cache_module
     from dmnas.groundtruth.store import recipe_key
-    from dmnas.groundtruth.tables import TABLES_DIR
+    from dmnas.catalog import TABLES_DIR
     from dmnas.nas.config import FULL_RECIPE
 
     shipped = {p.name for p in (TABLES_DIR / "shipped").glob("*/*") if p.is_dir()}

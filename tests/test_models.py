@@ -3,7 +3,8 @@ import torch
 
 from dmnas.errors import DmnasError
 from dmnas.models import ConvNetSpec, build_convnet, count_parameters, grid_specs, parse_arch
-from dmnas.train import CPU_EVAL_BATCH, CUDA_EVAL_BATCH, accuracy, eval_batch
+from dmnas.defaults import EVAL_BATCH
+from dmnas.train import accuracy, eval_batch
 
 GRID = list(grid_specs())
 
@@ -74,7 +75,7 @@ def test_accuracy_does_not_depend_on_the_evaluation_batch() -> None:
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(600, 1, 12, 12, generator=g), torch.randint(0, 3, (600,), generator=g)
     cpu = torch.device("cpu")
-    assert eval_batch(cpu) == CPU_EVAL_BATCH and eval_batch(torch.device("cuda")) == CUDA_EVAL_BATCH
+    assert eval_batch(cpu) == EVAL_BATCH["cpu"] and eval_batch(torch.device("cuda")) == EVAL_BATCH["cuda"]
     accs = {b: accuracy(model, x, y, cpu, batch=b) for b in (7, 256, 1024)}
     assert len(set(accs.values())) == 1 and accuracy(model, x, y, cpu) == accs[256]
     assert model.training  # the mode is restored

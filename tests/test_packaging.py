@@ -39,7 +39,10 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(target))
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    code = "from dmnas.nas.space import load_space, SPACES_DIR; print(SPACES_DIR, load_space('convnet_grid').size)"
+    code = (
+        "from dmnas.catalog import SPACES_DIR; from dmnas.nas.space import load_space; "
+        "print(SPACES_DIR, load_space('convnet_grid').size)"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
     )
@@ -56,7 +59,7 @@ def test_non_editable_install_ships_the_search_spaces(tmp_path: Path) -> None:
     assert help_.returncode == 0 and "convnet_grid" in help_.stdout
     # The default table resolves inside the installed package, records and all.
     code = (
-        "import json; from dmnas.groundtruth.tables import table_stores, table_names\n"
+        "import json; from dmnas.catalog import table_names; from dmnas.groundtruth.tables import table_stores\n"
         "from dmnas.groundtruth.store import merged; from dmnas.nas.config import FULL_RECIPE\n"
         "from dmnas.nas.nni.manager import MANAGER_PRELOAD\n"
         "(store,) = table_stores(None); m = json.loads((store.root / 'table.json').read_text())\n"

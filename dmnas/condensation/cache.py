@@ -25,7 +25,6 @@ import torch
 import yaml
 
 from dmnas.atomic import torch_save_atomic, write_json_atomic
-from dmnas.catalog import default_cache_dir  # noqa: F401  (re-exported)
 from dmnas.errors import DmnasError
 from dmnas.keys import content_key, is_key
 

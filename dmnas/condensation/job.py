@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmnas.augment import default_strategy
-from dmnas.condensation.cache import Cache, default_cache_dir
+from dmnas.catalog import default_cache_dir
+from dmnas.condensation.cache import Cache
 from dmnas.condensation.dm import DEFAULT_IPC, CondenseConfig, RunOptions
 from dmnas.data import DataConfig
 from dmnas.defaults import for_device, resolve_device

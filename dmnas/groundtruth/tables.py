@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmnas.catalog import DEFAULT_TABLE, TABLES_DIR, table_names  # noqa: F401  (re-exported)
+from dmnas.catalog import DEFAULT_TABLE, TABLES_DIR, table_names
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, Records, merged, recipe_key
 from dmnas.groundtruth.truth import GroundTruth

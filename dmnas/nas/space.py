@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from dmnas.catalog import SPACES_DIR, available_spaces  # noqa: F401  (re-exported)
+from dmnas.catalog import SPACES_DIR, available_spaces
 from dmnas.errors import DmnasError
 from dmnas.models import ACTIVATIONS, DEPTHS, NORMS, POOLS, ConvNetSpec, Shape, block_geometry, parse_arch
 

@@ -110,7 +110,7 @@ def training_rate(workdir: Path, fingerprint: str, recipe: TrainRecipe, hw: int,
     """Seconds per forward multiply-add per image pass of full-data training, from every record of
     this dataset and recipe at hand (the project's store and all shipped tables)."""
     from dmnas.groundtruth.store import GroundTruthStore, merged
-    from dmnas.groundtruth.tables import TABLES_DIR, table_names
+    from dmnas.catalog import TABLES_DIR, table_names
     from dmnas.reporting.findings import seconds_per_flop
 
     stores = [GroundTruthStore(workdir / "ground_truth"), *(GroundTruthStore(TABLES_DIR / t) for t in table_names())]
