@@ -3,7 +3,7 @@
 Every row scores all architectures of the table (``dmnas/groundtruth/tables/shipped``, the 48-architecture
 uniform sample of ``convnet_bench``, Fashion-MNIST, two seeds of full training) with one proxy
 setting, through the product's own code (``dmnas.condensation.proxyset.get_or_condense`` for the DM set, the
-trials' ``TRAINING_SETS`` / ``train_and_score`` / ``score_zero_cost``), and reads it against the
+trials' own :func:`dmnas.nas.trials.proxies.score`), and reads it against the
 table exactly as ``dmnas report`` does: Spearman with its bootstrap interval, Kendall, top-5,
 top-10 %, rho in the top 10 %, regret of the confirmed pick, seconds per architecture, and the
 one-off condensation seconds. Levers: DM images per class (1 / 10 / 50 at equal image passes per
@@ -192,35 +192,30 @@ def condense_setting(setting: Setting, data: Any, cache: Cache, threads: int = 2
 
 
 def _score_one(setting: Setting, arch: str, seed: int, key: str | None, cache_dir: str, out: str) -> None:
+    """One architecture at one training seed, through the product's own scoring (what a trial of a
+    search with --trial-seed 0 computes: the training set of seed 0, training at ``seed``)."""
     import torch
 
-    from dmnas.nas.trials.proxies import TRAINING_SETS, score_zero_cost, train_and_score
     from dmnas.nas.trials.context import TrialContext
+    from dmnas.nas.trials.params import job_name
+    from dmnas.nas.trials.proxies import score
 
     torch.set_num_threads(1)
-    data = load_dataset(DATA)
-    spec = parse_arch(arch)
-    if setting.proxy in ZERO_COST:
-        rec = score_zero_cost(setting.proxy, spec, data, seed, 128, torch.device("cpu"))
-    else:
-        ctx = TrialContext(
-            proxy=setting.proxy,
-            data=DATA.__dict__,
-            data_dir=None,
-            recipe=setting.recipe().to_dict(),
-            device="cpu",
-            seed=0,  # the training set's seed, as in a search with --trial-seed 0
-            results_dir="",
-            ground_truth_dir="",
-            entry_key=key,
-            cache_dir=cache_dir,
-            ipc=setting.ipc,
-            early_images=setting.early_images,
-        )
-        x, y = TRAINING_SETS.get(setting.proxy)(ctx, data)
-        rec = train_and_score(spec, data, x, y, setting.recipe(), seed, torch.device("cpu"), test=False)
-        rec["score"] = rec["val_acc"]
-    write_json_atomic(Path(out), rec)
+    ctx = TrialContext(
+        proxy=setting.proxy,
+        data=DATA.__dict__,
+        data_dir=None,
+        recipe=setting.recipe().to_dict(),
+        device="cpu",
+        seed=0,  # the training set's seed, as in a search with --trial-seed 0
+        results_dir="",
+        ground_truth_dir="",
+        entry_key=key,
+        cache_dir=cache_dir,
+        ipc=setting.ipc,
+        early_images=setting.early_images,
+    )
+    write_json_atomic(Path(out), score({"job": job_name(arch, seed)}, ctx).record)
 
 
 def record_path(work: Path, setting: Setting, arch: str, seed: int) -> Path:

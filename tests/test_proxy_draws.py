@@ -95,3 +95,15 @@ def test_a_one_draw_search_has_no_draw_section() -> None:
     p = ProxyScores("dm (x)", "x", "dm", {a: float(i) for i, a in enumerate(archs)}, dict.fromkeys(archs, 1.0), 10, 0)
     rep = make_report([p], truth, 3)
     assert rep.rows[0].draws == () and "draws" not in rep.to_markdown().split("## Agreement")[1]
+
+
+def test_score_writes_nothing_and_run_trial_writes_its_record(tiny_data, tmp_path: Path) -> None:  # noqa: ANN001
+    from dmnas.nas.trials.proxies import Prepared, TRAINING_SETS, run_trial, score
+
+    ctx = _ctx(tmp_path / "trials")
+    prepared = Prepared(tiny_data, torch.device("cpu"), (TRAINING_SETS.get("random")(ctx, tiny_data),), {})
+    scored = score({"arch": "d1_w4_relu_none_avgpooling"}, ctx, prepared=prepared)
+    assert not (tmp_path / "trials").exists() and scored.runs[0]["seed"] == 3
+    rec = run_trial({"arch": "d1_w4_relu_none_avgpooling"}, ctx, prepared=prepared, trial_id="t1")
+    assert rec["score"] == scored.record["score"]  # the same seeds, the same score
+    assert (tmp_path / "trials" / "d1_w4_relu_none_avgpooling__t1.json").is_file()

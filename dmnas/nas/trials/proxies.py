@@ -197,7 +197,17 @@ def draw_seeds(ctx: TrialContext, job_seed: int | None) -> list[list[int]]:
     return [[draw_context(ctx, d).seed + i for i in range(k)] for d in range(max(1, ctx.draws))]
 
 
-def run_trial(
+@dataclass(frozen=True)
+class Scored:
+    """One architecture scored: the trial's record (``score`` is what NNI and the report rank by)
+    and each seed's own result (a full-data one is a ground-truth record)."""
+
+    record: dict[str, Any]
+    runs: list[dict[str, Any]]
+    fingerprint: str
+
+
+def score(
     params: dict[str, Any],
     ctx: TrialContext,
     report: Callable[[float], None] = lambda acc: None,
@@ -205,10 +215,10 @@ def run_trial(
     extra_timings: dict[str, float] | None = None,
     prepared: Prepared | None = None,
     every_epoch: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Score the architecture ``params`` with the context's proxy, averaged over its draws and seeds;
-    return the final result dict (``score`` is what NNI and the report rank by). A warm worker
-    passes what it ``prepared`` once; a trial process prepares here."""
+) -> Scored:
+    """Score the architecture ``params`` with the context's proxy, averaged over its draws and
+    seeds; nothing is written (benchmarks score through this too). A warm worker passes what it
+    ``prepared`` once; otherwise it is prepared here."""
     params = dict(params)
     budget = params.pop(BUDGET_KEY, None)
     spec, job_seed = spec_from_params(params)
@@ -272,15 +282,26 @@ def run_trial(
         # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
         "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
     }
-    write_json_atomic(Path(ctx.results_dir) / f"{spec.name}__{trial_id}.json", record)
-    if kind.full_data:  # full-data results are ground truth: every later search reuses them
+    return Scored(record, runs, data.fingerprint)
+
+
+def run_trial(
+    params: dict[str, Any],
+    ctx: TrialContext,
+    report: Callable[[float], None] = lambda acc: None,
+    trial_id: str = "standalone",
+    extra_timings: dict[str, float] | None = None,
+    prepared: Prepared | None = None,
+    every_epoch: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`score` as a trial does it: the record written to the search's trials folder (before
+    NNI hears of it) and, for full data, each seed's result into the ground-truth store."""
+    scored = score(params, ctx, report, trial_id, extra_timings, prepared, every_epoch)
+    record = scored.record
+    write_json_atomic(Path(ctx.results_dir) / f"{record['arch']}__{trial_id}.json", record)
+    if proxy_kind(ctx.proxy).full_data:  # full-data results are ground truth: every later search reuses them
         store = GroundTruthStore(Path(ctx.ground_truth_dir))
-        for r in runs:
-            store.put(
-                data.fingerprint,
-                spec.name,
-                TrainRecipe(**ctx.recipe),
-                r["seed"],
-                {**r, "proxy": "full", "trial_id": trial_id},
-            )
+        for r in scored.runs:
+            store.put(scored.fingerprint, record["arch"], TrainRecipe(**ctx.recipe), r["seed"],
+                      {**r, "proxy": "full", "trial_id": trial_id})  # fmt: skip
     return record
