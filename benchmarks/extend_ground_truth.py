@@ -32,7 +32,7 @@ import logging
 import numpy as np
 from benchmarks.common import ROOT, command_line
 from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fields
-from benchmarks.screen_space import SCREEN_SEED, load_screen, screen_folder
+from benchmarks.screen_space import SCREEN_SEED, load_screen, screen_file
 
 from dmnas.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
@@ -90,7 +90,7 @@ def main() -> None:
     command = command_line()
     data_cfg = DataConfig()
     fingerprint = load_dataset(data_cfg).fingerprint
-    screen = load_screen(screen_folder(fingerprint, args.screen_images, SCREEN_SEED))
+    screen = load_screen(screen_file(fingerprint, args.screen_images, SCREEN_SEED))
     names = [s.name for s in load_space(args.space).specs()]
     missing = [a for a in names if a not in screen]
     if missing:
@@ -139,7 +139,7 @@ def main() -> None:
                 "planned_screened": top,
                 "planned_uniform": uniform,
                 "excluded_tables": list(BASE_TABLES),
-                "screen": {"images": args.screen_images, "seed": SCREEN_SEED, "folder": str(screen_folder(fingerprint, args.screen_images, SCREEN_SEED).relative_to(ROOT))},
+                "screen": {"images": args.screen_images, "seed": SCREEN_SEED, "file": str(screen_file(fingerprint, args.screen_images, SCREEN_SEED).relative_to(ROOT))},
                 "screen_recall": recall,
                 "sample_seed": args.sample_seed,
                 "seeds": args.seeds,

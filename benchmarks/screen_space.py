@@ -9,8 +9,9 @@ stopping: a top chosen by it favours what early stopping likes, which is why the
 also trains a uniform share and why ``extend_ground_truth.py`` records how the screen ranked the
 uniformly sampled tables (its recall of their true top).
 
-Records land in ``benchmarks/screen/<fingerprint>/<screen key>/<arch>.json`` as each one finishes
-(commit them as they come); rerun the same command to resume.
+Records land in one file, ``benchmarks/screen/<fingerprint>/<screen key>.json`` (the screen's
+settings under ``screen``, one record per architecture under ``records``), rewritten atomically as
+each one finishes (commit it as it grows); rerun the same command to resume.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.screen_space --space convnet_bench
 """
@@ -47,21 +48,21 @@ def screen_key(images: int, seed: int) -> str:
     return content_key({"format": 1, "screen": {"images": images, "seed": seed, "recipe": recipe.to_dict()}})
 
 
-def screen_folder(fingerprint: str, images: int, seed: int, store: Path = STORE) -> Path:
-    return store / fingerprint / screen_key(images, seed)
+def screen_file(fingerprint: str, images: int, seed: int, store: Path = STORE) -> Path:
+    return store / fingerprint / f"{screen_key(images, seed)}.json"
 
 
-def load_screen(folder: Path) -> dict[str, float]:
+def load_records(path: Path) -> dict[str, dict]:
+    """arch -> the screen's record of it (empty when the file is missing or damaged)."""
+    try:
+        return dict(json.loads(path.read_text())["records"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def load_screen(path: Path) -> dict[str, float]:
     """arch -> screen validation accuracy, for every record present."""
-    out = {}
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        if p.name == "screen.json":
-            continue
-        try:
-            out[p.stem] = float(json.loads(p.read_text())["val_acc"])
-        except (OSError, ValueError, KeyError):
-            continue  # a damaged record is screened again
-    return out
+    return {a: float(r["val_acc"]) for a, r in load_records(path).items() if "val_acc" in r}
 
 
 def main() -> None:
@@ -74,32 +75,23 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     data = load_dataset(DataConfig())
-    folder = screen_folder(data.fingerprint, args.images, args.seed, args.store)
-    folder.mkdir(parents=True, exist_ok=True)
+    path = screen_file(data.fingerprint, args.images, args.seed, args.store)
     recipe = replace(FULL_RECIPE, epochs=1)
     command = command_line()
-    write_json_atomic(
-        folder / "screen.json",
-        {
-            "space": args.space,
-            "images": args.images,
-            "seed": args.seed,
-            "recipe": recipe.to_dict(),
-            "fingerprint": data.fingerprint,
-            "command": command,
-        },
-    )
+    settings = {"space": args.space, "images": args.images, "seed": args.seed, "recipe": recipe.to_dict(),
+                "fingerprint": data.fingerprint, "command": command}  # fmt: skip
+    records = load_records(path)
     pick = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(args.seed))[: args.images]
     x, y = data.train_x[pick], data.train_y[pick]
     names = [s.name for s in load_space(args.space).specs()]
-    done = load_screen(folder)
-    todo = [a for a in names if a not in done]
-    log.info("%d architectures, %d screened, %d to go", len(names), len(done), len(todo))
+    todo = [a for a in names if a not in records]
+    log.info("%d architectures, %d screened, %d to go", len(names), len(records), len(todo))
     t0 = time.perf_counter()
     for i, arch in enumerate(todo, 1):
         rec = train_and_score(parse_arch(arch), data, x, y, recipe, args.seed, torch.device("cpu"), test=False)
         rec.update(command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-        write_json_atomic(folder / f"{arch}.json", rec)
+        records[arch] = rec
+        write_json_atomic(path, {"screen": settings, "records": records})
         log.info("[%d/%d %.0fs] %s val %.4f", i, len(todo), time.perf_counter() - t0, arch, rec["val_acc"])
 
 
