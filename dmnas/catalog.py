@@ -14,6 +14,7 @@ from pathlib import Path
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn")  # dmnas.data.RAW_LOADERS
 IMAGEFOLDER_PREFIX = "imagefolder:"
 SCHEDULES = ("step", "cosine")  # dmnas.train.SCHEDULES
+MATCHES = ("mean", "mean_var", "mmd")  # dmnas.condensation.losses.MATCHINGS
 # Images per class of the proxy set: at the same image passes per candidate, IPC 50 trained 40 epochs
 # ranked both shipped tables better than IPC 10 trained 200 (benchmarks/results/proxy_ablation*.md);
 # a random real subset of IPC 50 ranks about as well, which those files say too.

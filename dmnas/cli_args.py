@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmnas import defaults
+from dmnas import catalog, defaults
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -104,7 +104,7 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--match",
         default="mean",
-        choices=["mean", "mean_var", "mmd"],
+        choices=catalog.MATCHES,
         help="what of each class's embeddings is matched: the mean (DM), mean and per-dimension variance, "
         "or a Gaussian-kernel MMD (M3D); not yet scored on the tables (docs/condensation.md)",
     )

@@ -13,6 +13,7 @@ from dmnas import catalog
 
 def test_the_catalog_lists_what_the_registries_hold() -> None:
     from dmnas.augment import parse_strategy
+    from dmnas.condensation.losses import MATCHINGS
     from dmnas.data import RAW_LOADERS
     from dmnas.nas.trials.proxies import TRAINING_SETS
     from dmnas.nas.trials.zero_cost import ZERO_COST
@@ -25,6 +26,7 @@ def test_the_catalog_lists_what_the_registries_hold() -> None:
         assert name in (TRAINING_SETS if PROXY_KINDS.get(name).trains else ZERO_COST), name
     assert sorted(PROXY_KINDS) == sorted([*TRAINING_SETS, *ZERO_COST])
     assert list(catalog.SCHEDULES) == SCHEDULES.names()
+    assert list(catalog.MATCHES) == MATCHINGS.names()
     assert parse_strategy(catalog.DEFAULT_STRATEGY)  # the default names real augmentations
     assert "convnet_tiny" in catalog.available_spaces() and catalog.DEFAULT_TABLE in catalog.table_names()
     assert catalog.table_names() == sorted(p.parent.name for p in catalog.TABLES_DIR.glob("*/table.json"))

@@ -25,9 +25,7 @@ from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
 from dmnas.catalog import DEFAULT_IPC, DEFAULT_STRATEGY
 from dmnas.data import Dataset
 from dmnas.errors import DmnasError
-from dmnas.condensation.losses import (
-    divide_by_counts, dm_loss, mean_var_loss, median_bandwidth, mmd_loss, segment_mean, segment_sum,
-)
+from dmnas.condensation.losses import MATCHINGS, RealEmbeddings, divide_by_counts, segment_mean, segment_sum
 from dmnas.fieldcheck import check_field_types
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -39,10 +37,6 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "tf32", "bf16", "bf16-real")
 REAL_BF16 = "bf16-real"
 INITS = ("real", "noise")
-# What of the class-wise embedding distributions is matched: the mean (DM); the mean and the
-# per-dimension variance (the diagonal of the covariance: a second moment at O(D) cost); or a
-# Gaussian-kernel MMD between the real and synthetic embeddings of each class (M3D, AAAI 2024).
-MATCHES = ("mean", "mean_var", "mmd")
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,7 @@ class CondenseConfig:
     # al., CVPR 2023) matches under varied networks instead. Whether that ranks better here is
     # measured in benchmarks/results/proxy_ablation.md.
     embed_pool: tuple[ConvNetSpec, ...] = ()
-    match: str = "mean"  # a name in MATCHES
+    match: str = "mean"  # a name in losses.MATCHINGS
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -84,8 +78,7 @@ class CondenseConfig:
         if self.precision not in PRECISIONS:
             raise DmnasError(f"unknown --precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         parse_strategy(self.strategy)
-        if self.match not in MATCHES:
-            raise DmnasError(f"unknown --match {self.match!r}; valid: {', '.join(MATCHES)}")
+        MATCHINGS.get(self.match)  # an unknown one is refused with the valid names
         if len(self.embed_pool) == 1:
             raise DmnasError("an embedding pool needs >= 2 architectures (one is just --embed-arch)")
 
@@ -429,6 +422,7 @@ def condense(
             list(iteration_seconds),
         )
 
+    matching = MATCHINGS.get(cfg.match)
     with _deferred_interrupts() as interrupted, _tf32(cfg.precision == "tf32"):
         while it < cfg.iterations:
             t_it = time.perf_counter()
@@ -448,23 +442,16 @@ def condense(
                 real_net = net
                 if cfg.precision == REAL_BF16:  # augmented in fp32, embedded in bf16 (native kernels)
                     real_net, real = bf16_copy(net), real.to(torch.bfloat16)
-                if cfg.match == "mean":
-                    real_means = real_class_means(
-                        lambda v, n=real_net: embedder(n, v), real, real_groups, n_classes, chunk
-                    )
+                embed = lambda v, n=real_net: embedder(n, v)  # noqa: E731
+                if matching.needs_features:
+                    feats = real_features(embed, real, chunk)
+                    real_emb = RealEmbeddings(segment_mean(feats, real_groups, n_classes), feats, real_groups)
                 else:
-                    real_feats = real_features(lambda v, n=real_net: embedder(n, v), real, chunk)
-                    real_means = segment_mean(real_feats, real_groups, n_classes)
+                    real_emb = RealEmbeddings(real_class_means(embed, real, real_groups, n_classes, chunk))
                 syn_feats = embedder(net, apply_draw(syn, syn_groups, draw)).float()
-            if cfg.match == "mean":
-                loss = dm_loss(real_means, syn_feats, syn_groups)
-            elif cfg.match == "mean_var":
-                real_sq = segment_mean(real_feats * real_feats, real_groups, n_classes)
-                loss = mean_var_loss(real_means, real_sq, syn_feats, syn_groups)
-            else:
-                loss = mmd_loss(real_feats, real_groups, syn_feats, syn_groups, n_classes, median_bandwidth(real_feats))
-            if cfg.embed_pool and cfg.match != "mmd":  # the kernel's median bandwidth is already scale-free
-                loss = loss * (ref_scale / real_means.pow(2).sum().clamp_min(1e-12))
+            loss = matching.loss(real_emb, syn_feats, syn_groups, n_classes)
+            if cfg.embed_pool and not matching.scale_free:
+                loss = loss * (ref_scale / real_emb.means.pow(2).sum().clamp_min(1e-12))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

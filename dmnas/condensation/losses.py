@@ -8,7 +8,12 @@ synthetic ones (float64 finite-difference checks in ``tests/test_dm.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
+
+from dmnas.registry import Registry
 
 
 def dm_loss(real_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: torch.Tensor) -> torch.Tensor:
@@ -76,3 +81,48 @@ def divide_by_counts(sums: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
 def segment_mean(x: torch.Tensor, groups: torch.Tensor, n_groups: int) -> torch.Tensor:
     """Row means of ``x`` per group index (groups must all be non-empty)."""
     return divide_by_counts(segment_sum(x, groups, n_groups), groups)
+
+
+@dataclass(frozen=True)
+class RealEmbeddings:
+    """What one iteration knows of the real images' embeddings: their class means, and the
+    embeddings themselves (with their classes) when the matching needs more than the means."""
+
+    means: torch.Tensor  # (C, D)
+    features: torch.Tensor | None = None  # (N, D)
+    groups: torch.Tensor | None = None  # (N,)
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One ``--match`` objective: whether it needs the real embeddings themselves (the means alone
+    come from cheaper chunked sums), whether its loss is already scale-free across embedding
+    networks (else an ``--embed-pool`` run rescales it), and the loss."""
+
+    name: str
+    needs_features: bool
+    scale_free: bool
+    loss: Callable[[RealEmbeddings, torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+MATCHINGS: Registry[Matching] = Registry("--match")
+
+
+def _mean_var(real: RealEmbeddings, syn: torch.Tensor, syn_groups: torch.Tensor, n: int) -> torch.Tensor:
+    assert real.features is not None and real.groups is not None
+    sq = segment_mean(real.features * real.features, real.groups, n)
+    return mean_var_loss(real.means, sq, syn, syn_groups)
+
+
+def _mmd(real: RealEmbeddings, syn: torch.Tensor, syn_groups: torch.Tensor, n: int) -> torch.Tensor:
+    assert real.features is not None and real.groups is not None
+    return mmd_loss(real.features, real.groups, syn, syn_groups, n, median_bandwidth(real.features))
+
+
+for _m in (
+    Matching("mean", needs_features=False, scale_free=False, loss=lambda r, s, g, n: dm_loss(r.means, s, g)),
+    Matching("mean_var", needs_features=True, scale_free=False, loss=_mean_var),
+    # the kernel's median bandwidth already makes the MMD scale-free
+    Matching("mmd", needs_features=True, scale_free=True, loss=_mmd),
+):
+    MATCHINGS.add(_m.name, _m)
