@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import RESULTS, command_line, machine
-from dmnas.condensation.dm import CondenseConfig, RunOptions, bf16_copy, condense, real_class_means, sample_real_batch
+from dmnas.condensation.dm import CondenseConfig, RunOptions, condense, sample_real_batch
+from dmnas.condensation.embedding import bf16_copy, real_class_means
 from dmnas.data import DataConfig, load_dataset
 from dmnas.defaults import for_device
 from dmnas.models import build_convnet

@@ -22,7 +22,7 @@ from datetime import datetime
 import torch
 
 from benchmarks.common import RESULTS, command_line, machine
-from dmnas.condensation.dm import Embedder, real_class_means
+from dmnas.condensation.embedding import Embedder, real_class_means
 from dmnas.defaults import CPU_REAL_CHUNK
 from dmnas.models import ConvNetSpec, build_convnet
 

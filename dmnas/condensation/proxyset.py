@@ -12,9 +12,10 @@ from typing import Any, Callable
 import torch
 
 from dmnas.condensation.cache import Cache, Entry, cache_key, describe_entry, new_manifest
+from dmnas.condensation.embedding import REAL_BF16
 from dmnas.condensation.job import EvalConfig, ProxyJob
 from dmnas.condensation.dm import (
-    REAL_BF16, CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense,
+    CondenseConfig, CondenseState, Progress, RunOptions, check_ipc, condense,
 )
 from dmnas.condensation.movement import Movement, movement
 from dmnas.data import DataConfig, Dataset, load_dataset
