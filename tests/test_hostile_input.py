@@ -237,7 +237,7 @@ def test_api_rejects_wrong_types_before_any_work(
 
 
 def test_a_zombie_worker_is_not_still_running() -> None:
-    from dmnas.nas.trials.warm_workers import pid_alive
+    from dmnas.nas.processes import pid_alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     for _ in range(100):
@@ -426,8 +426,7 @@ def test_the_tuner_guard_exits_when_its_manager_is_gone(tmp_path: Path) -> None:
     """A manager killed outright must not leave NNI's tuner answering the next experiment on its port."""
     manager = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     # a stand-in for NNI's tuner that would otherwise run for a minute
-    code = ("import threading, time; from dmnas.nas.nni.guard import watch; "
-            f"threading.Thread(target=watch, args=({manager.pid},), daemon=True).start(); time.sleep(60)")  # fmt: skip
+    code = f"import time; from dmnas.nas.nni.guard import exit_with; exit_with({manager.pid}); time.sleep(60)"
     tuner = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(1.0)
     assert tuner.poll() is None  # alive while its manager is

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from dmnas.nas.processes import pid_alive
+
 from dmnas.errors import DmnasError
 from dmnas.nas.trials import warm_workers as wp
 
@@ -158,7 +160,7 @@ def test_a_worker_ends_with_its_owner_and_when_idle(tmp_path: Path, real_data: N
     owner.kill()
     owner.wait()
     deadline = time.monotonic() + 15
-    while wp.pid_alive(pid) and wp.is_worker_process(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and wp.is_worker_process(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not wp.is_worker_process(pid), "a worker outlived its owner"
     pid = wp.start_worker(slot, ctx_path, os.getpid(), idle_timeout=1)

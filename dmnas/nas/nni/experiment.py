@@ -421,7 +421,7 @@ def running_manager(exp_id: str) -> tuple[int, int] | None:
     experiment index (``~/nni-experiments/.experiment``); None when none lives."""
     from nni.tools.nnictl.config_utils import Experiments
 
-    from dmnas.nas.trials.warm_workers import pid_alive
+    from dmnas.nas.processes import pid_alive
 
     try:
         entry = Experiments().get_all_experiments().get(exp_id) or {}

@@ -13,24 +13,22 @@ from __future__ import annotations
 import os
 import runpy
 import sys
-import threading
-import time
 
-from dmnas.nas.trials.warm_workers import pid_alive  # light: neither torch nor nni
+from dmnas.nas.processes import when_gone  # light: neither torch nor nni
 
 POLL_S = 0.5
 
 
-def watch(pid: int, poll_s: float = POLL_S) -> None:
-    while pid_alive(pid):
-        time.sleep(poll_s)
-    os._exit(0)  # no cleanup to do: the manager that would read our answers is gone
+def exit_with(pid: int) -> None:
+    """End this process as soon as ``pid`` is gone (no cleanup to do: the manager that would read
+    the tuner's answers is gone)."""
+    when_gone(pid, lambda: os._exit(0), POLL_S, "manager-watch")
 
 
 def main() -> None:
     pid = int(os.environ.get("DMNAS_MANAGER_PID") or 0)
     if pid > 0:
-        threading.Thread(target=watch, args=(pid,), name="manager-watch", daemon=True).start()
+        exit_with(pid)
     sys.argv = ["nni", *sys.argv[1:]]
     runpy.run_module("nni", run_name="__main__", alter_sys=True)
 

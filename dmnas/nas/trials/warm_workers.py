@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from dmnas.nas.processes import pid_alive
 from dmnas.errors import DmnasError
 
 log = logging.getLogger(__name__)
@@ -135,22 +136,6 @@ def take_slot(candidates: list[Slot], poll_s: float = 0.02) -> Iterator[tuple[Sl
                 handle.close()
             return
         time.sleep(poll_s)
-
-
-def pid_alive(pid: int) -> bool:
-    """``pid`` runs. A zombie does not: a worker SIGKILLed under the trial that started it stays one
-    until that trial reaps it, and must not read "still running"."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust the signal
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def is_worker_process(pid: int) -> bool:

@@ -24,7 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from dmnas.nas.trials.warm_workers import messages, pid_alive, send
+from dmnas.nas.processes import pid_alive, when_gone
+from dmnas.nas.trials.warm_workers import messages, send
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +135,11 @@ def watch_owner(owner_pid: int, poll_s: float = 1.0) -> threading.Thread:
     SIGKILLed search must not leave a worker training for minutes (the idle check above only runs
     between trials)."""
 
-    def watch() -> None:
-        while pid_alive(owner_pid):
-            time.sleep(poll_s)
+    def stop() -> None:
         log.info("owner %d is gone: stopping", owner_pid)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch, name="owner-watch", daemon=True)
-    thread.start()
-    return thread
+    return when_gone(owner_pid, stop, poll_s, "owner-watch")
 
 
 def _stop(signum: int, frame: Any) -> None:
