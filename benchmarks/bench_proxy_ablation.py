@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS, ROOT, command_line, machine
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.augment import default_strategy
 from dmnas.condensation.cache import Cache, cache_key
 from dmnas.data import DataConfig, load_dataset

@@ -7,7 +7,7 @@ architectures of the shipped table, in three variants, each in a fresh process (
 setting is process-wide):
 
 - ``default``: glibc's allocator as it comes;
-- ``keep_freed``: :func:`dmnas.allocator.keep_freed_memory` (what trials and workers now do);
+- ``keep_freed``: :func:`dmnas.util.allocator.keep_freed_memory` (what trials and workers now do);
 - ``keep_freed+channels_last``: the same with channels-last model and batches.
 
 Every variant trains the same networks on the same batches; the final losses are compared, so a
@@ -38,7 +38,7 @@ def profile(arch: str, variant: str, threads: int, epochs: int) -> dict:
     """In this process: train ``arch`` as a default proxy trial does, timing each phase."""
     import torch
 
-    from dmnas.allocator import keep_freed_memory
+    from dmnas.util.allocator import keep_freed_memory
     from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
     from dmnas.condensation.evaluate import random_subset
     from dmnas.data import DataConfig, load_dataset

@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, command_line
 from benchmarks.full_training import GroundTruthStore, Job, base_parser, run_jobs, sample_archs, table_fields
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.defaults import FULL_EPOCHS
 from dmnas.nas.config import FULL_RECIPE

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

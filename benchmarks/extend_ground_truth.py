@@ -34,7 +34,7 @@ from benchmarks.common import ROOT, command_line
 from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fields
 from benchmarks.screen_space import SCREEN_SEED, load_screen, screen_file
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged
 from dmnas.catalog import TABLES_DIR

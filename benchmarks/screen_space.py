@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import ROOT, command_line
-from dmnas.atomic import write_json_atomic
-from dmnas.keys import content_key
+from dmnas.util.atomic import write_json_atomic
+from dmnas.util.keys import content_key
 from dmnas.data import DataConfig, load_dataset
 from dmnas.models import parse_arch
 from dmnas.nas.config import FULL_RECIPE

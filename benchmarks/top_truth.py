@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.common import ROOT, command_line, machine
 from benchmarks.full_training import GroundTruthStore, Job, run_jobs, table_fields
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged, recipe_key
 from dmnas.catalog import TABLES_DIR

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dmnas.catalog import DEFAULT_STRATEGY
 from dmnas.errors import DmnasError
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 
 @dataclass(frozen=True)

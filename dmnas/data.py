@@ -19,11 +19,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dmnas.atomic import torch_save_atomic
+from dmnas.util.atomic import torch_save_atomic
 from dmnas.catalog import IMAGEFOLDER_PREFIX, dataset_names
 from dmnas.errors import DmnasError
-from dmnas.fieldcheck import check_field_types
-from dmnas.registry import Registry
+from dmnas.util.fieldcheck import check_field_types
+from dmnas.util.registry import Registry
 
 log = logging.getLogger(__name__)
 

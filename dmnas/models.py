@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from dmnas.errors import DmnasError
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 Shape = tuple[int, int, int]  # (channels, height, width) of a feature map
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 Detail = Callable[[Any], str]  # a search's SearchMeta -> the budget part of a report label
 

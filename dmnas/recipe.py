@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from dmnas.catalog import DEFAULT_STRATEGY, SCHEDULES
 from dmnas.errors import DmnasError
-from dmnas.fieldcheck import check_field_types
+from dmnas.util.fieldcheck import check_field_types
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from torch import nn
 from dmnas.defaults import EVAL_BATCH
 from dmnas.augment import AugParams, apply_draw, parse_strategy, sample_draw
 from dmnas.recipe import TrainRecipe
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import dmnas
-from dmnas.atomic import check_writable
+from dmnas.util.atomic import check_writable
 from dmnas.errors import DmnasError
 
 HOSTILE = 'my project/W $(touch PWNED) `touch PWNED2` "q" \'s\' é'

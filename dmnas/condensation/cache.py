@@ -24,9 +24,9 @@ from typing import Any, Callable
 import torch
 import yaml
 
-from dmnas.atomic import torch_save_atomic, write_json_atomic
+from dmnas.util.atomic import torch_save_atomic, write_json_atomic
 from dmnas.errors import DmnasError
-from dmnas.keys import content_key, is_key
+from dmnas.util.keys import content_key, is_key
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dmnas.condensation.embedding import (
     PRECISIONS, REAL_BF16, Embedder, autocast_for, tf32_matmuls, bf16_copy, real_class_means, real_features,
 )
 from dmnas.condensation.losses import MATCHINGS, RealEmbeddings, segment_mean
-from dmnas.fieldcheck import check_field_types
+from dmnas.util.fieldcheck import check_field_types
 from dmnas.models import ConvNetSpec, build_convnet
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 
 def dm_loss(real_means: torch.Tensor, syn_features: torch.Tensor, syn_groups: torch.Tensor) -> torch.Tensor:

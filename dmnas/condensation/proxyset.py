@@ -165,7 +165,7 @@ def obtain_proxy(job: ProxyJob, data: Dataset | None = None, progress: Progress 
     """The dataset (loaded unless given) and the cached or freshly condensed set."""
     data = data if data is not None else load_dataset(job.data, job.data_root)
     if progress is None and not job.quiet:
-        from dmnas.progress import ProgressBar
+        from dmnas.util.progress import ProgressBar
 
         progress = ProgressBar(f"condense {data.name} ipc={job.condense.ipc}")
     proxy = get_or_condense(data, job.data, job.condense, job.run, job.cache(), progress=progress, force=job.force)

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from dmnas.atomic import write_json_atomic
-from dmnas.keys import content_key
+from dmnas.util.atomic import write_json_atomic
+from dmnas.util.keys import content_key
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import yaml
 
 from dmnas.defaults import FULL_EPOCHS, TRIALS_PER_GPU, kind
 from dmnas.errors import DmnasError
-from dmnas.fieldcheck import check_field_types
+from dmnas.util.fieldcheck import check_field_types
 from dmnas.proxykinds import budgeted_names, proxy_kind
 from dmnas.recipe import TrainRecipe
 

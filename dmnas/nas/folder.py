@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.train import TrainRecipe

@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from dmnas.atomic import check_writable, write_json_atomic
+from dmnas.util.atomic import check_writable, write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.nas.config import SearchConfig

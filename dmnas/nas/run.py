@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from dmnas.atomic import check_writable, write_json_atomic
+from dmnas.util.atomic import check_writable, write_json_atomic
 from dmnas.condensation.job import ProxyJob
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore, merged

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from dmnas.errors import DmnasError
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 @dataclass(frozen=True)
 class Tuner:
     nni_name: str

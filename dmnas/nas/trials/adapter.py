@@ -36,7 +36,7 @@ def process_trial(context: Path, startup: float) -> None:
     t0 = time.perf_counter()
     import nni
 
-    from dmnas.allocator import keep_freed_memory
+    from dmnas.util.allocator import keep_freed_memory
     from dmnas.nas.trials.context import TrialContext
     from dmnas.nas.trials.proxies import run_trial
 

@@ -14,14 +14,14 @@ from typing import Any, Callable
 
 import torch
 
-from dmnas.atomic import write_json_atomic
+from dmnas.util.atomic import write_json_atomic
 from dmnas.condensation.cache import Cache
 from dmnas.condensation.evaluate import random_subset
 from dmnas.data import DataConfig, Dataset, load_dataset
 from dmnas.errors import DmnasError
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.models import ConvNetSpec, build_convnet, count_parameters
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 from dmnas.nas.trials.context import TrialContext, draw_context, trial_data_dir, trial_device, trial_threads
 from dmnas.nas.trials.params import BUDGET_KEY, budget_epochs, spec_from_params
 from dmnas.nas.trials.zero_cost import ZERO_COST, rankable

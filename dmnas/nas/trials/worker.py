@@ -88,7 +88,7 @@ def serve_one(conn: socket.socket, ctx: Any, prepared: Any, served: int, started
 
 def serve(ctx_path: Path, sock_path: Path, pidfile: Path, owner_pid: int, idle_timeout: float) -> None:
     t_start = time.perf_counter()
-    from dmnas.allocator import keep_freed_memory
+    from dmnas.util.allocator import keep_freed_memory
     from dmnas.nas.trials.context import TrialContext
     from dmnas.nas.trials.proxies import prepare
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from dmnas.models import ACTIVATIONS, NORMS
-from dmnas.registry import Registry
+from dmnas.util.registry import Registry
 
 ZeroCostScore = Callable[[nn.Module, torch.Tensor], float]
 ZERO_COST: Registry[ZeroCostScore] = Registry("zero-cost proxy")
