@@ -19,8 +19,11 @@ CPU_ITERATIONS = 50
 # Real images per forward in DM: one batch for all classes on CUDA; on a CPU, cache-sized chunks
 # (benchmarks/results/real_chunk.md: the first conv of 256 images spills the L3 cache).
 CPU_REAL_CHUNK = 16
-# torch.compile of the DM embedding on a CPU: at IPC 50 it pays for itself from about 20 iterations with
-# an empty inductor cache and at once with a warm one (benchmarks/results/compile_break_even.md); 50 keeps a margin.
+# torch.compile of the DM embedding on a CPU pays for itself, with an empty code cache, from 18 iterations
+# at IPC 50 fp32 (benchmarks/results/compile_break_even.md), 24 at IPC 10 bf16-real and 30 at IPC 10 fp32
+# (one-off = (mean - median) x 20 iterations over the eager-compiled saving, condense_speed.md), and from
+# 1-2 with a warm one (both files). 50 is above every cold break-even measured: `auto` never loses time,
+# whatever the state of the code cache (which holds a graph per shape, so a new IPC compiles cold again).
 COMPILE_MIN_ITERATIONS = 50
 # Epochs of the DM paper's evaluation protocol (1000) and what a CPU affords (300).
 EVAL_EPOCHS = {"cuda": 1000, "cpu": 300}
