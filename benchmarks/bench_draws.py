@@ -49,6 +49,9 @@ from dmnas.reporting.draws import paired_draws, seed_ceiling, summarise_draws, t
 from dmnas.train import TrainRecipe
 
 log = logging.getLogger("bench_draws")
+# Measures compared pairwise between methods (every pair of methods, two-level bootstrap each): the
+# frontier's three and the two Spearmans; the per-method table has every measure.
+PAIRED_MEASURES = ("spearman", "weighted_tau", "recall_top5_in10", "regret_at3", "spearman_top10")
 DATA = DataConfig(name="fashion_mnist")
 STRATEGY = default_strategy(DATA.name)
 WORK = ROOT / "benchmarks" / "_work" / "draws"
@@ -104,6 +107,7 @@ METHODS = {
         Method("dm ipc50 80ep it50", "dm", epochs=80),
         Method("synflow", "synflow"),
         Method("naswot", "naswot"),
+        Method("params", "params"),  # the parameter count: deterministic, one value per architecture
     )
 }
 
@@ -209,9 +213,10 @@ def report(
             "measures": {k: summarise_draws(scores, truth, fn, k, samples).to_dict() for k, fn in measures.items()},
         })  # fmt: skip
     paired = [
-        paired_draws(scored[a], scored[b], truth, fn, (a, b, k), samples).to_dict()
+        paired_draws(scored[a], scored[b], truth, measures[k], (a, b, k), samples).to_dict()
         for a, b in itertools.combinations(scored, 2)
-        for k, fn in measures.items()
+        for k in PAIRED_MEASURES
+        if k in measures
     ]
     return {
         "command": command, "machine": machine(), "date": dt.date.today().isoformat(),
@@ -251,9 +256,11 @@ def best_per_budget(res: dict[str, Any], measure: str) -> list[str]:
         if not (a_better or b_better):
             continue
         win, lose = (p["a"], p["b"]) if a_better else (p["b"], p["a"])
+        sign = 1 if a_better else -1  # the difference as winner minus loser
+        d, (low, high) = sign * p["delta"], sorted((sign * lo, sign * hi))
         if secs[win] <= secs[lose]:
             out.append(f"- {win} beats {lose} on {measure} at no more seconds per architecture "
-                       f"({secs[win]} vs {secs[lose]} s; paired Δ A−B {p['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}])")  # fmt: skip
+                       f"({secs[win]} vs {secs[lose]} s; paired difference {d:+.3f} [{low:+.3f}, {high:+.3f}])")  # fmt: skip
     return out or [f"- no method beats another on {measure} at no more seconds per architecture with a paired "
                    "interval that excludes 0"]  # fmt: skip
 

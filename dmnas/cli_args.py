@@ -218,7 +218,8 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
         default="dm",
         choices=proxy_names(),
         help="dm: the DM set; random: a same-size random real subset; early: full-data training stopped at the "
-        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; full: the whole split",
+        "image passes of one DM-proxy trial; synflow/naswot: zero-cost scores at initialisation; params: the "
+        "parameter count (the baseline to beat); full: the whole split",
     )
     s.add_argument("--tuner", default="grid", help=f"one of {', '.join(TUNERS)}")
     s.add_argument(

@@ -81,7 +81,7 @@ def test_trial_runs_standalone_on_a_proxy(tmp_path: Path, tiny_data, monkeypatch
     )
 
 
-@pytest.mark.parametrize("proxy", ["synflow", "naswot"])
+@pytest.mark.parametrize("proxy", ["synflow", "naswot", "params"])
 def test_zero_cost_trials_score_without_training(
     tmp_path: Path,
     tiny_data,
@@ -127,3 +127,13 @@ def test_early_trial_makes_the_stated_image_passes(
     )
     rec = run_trial({"depth": 1, "width": 4}, ctx, trial_id="e")
     assert rec["images"] == 7 and not (tmp_path / "gt").exists()  # early results never enter the ground truth
+
+
+def test_the_parameter_count_baseline_counts_trainable_parameters() -> None:
+    import torch
+
+    from dmnas.models import build_convnet, count_parameters, parse_arch
+    from dmnas.nas.trials.zero_cost import ZERO_COST
+
+    model = build_convnet(parse_arch("d2_w8_relu_instancenorm_none"), (1, 28, 28), 10, torch.Generator().manual_seed(0))
+    assert ZERO_COST.get("params")(model, torch.zeros(2, 1, 28, 28)) == count_parameters(model) == 82626
