@@ -38,12 +38,28 @@ def condense_job(dataset: str = "fashion_mnist", **options: Any) -> ProxyJob:
     from dmnas.condensation.job import proxy_job
 
     opts = {k: v for k, v in options.items() if v is not None}
+    space = opts.pop("embed_space", None)
+    if space is not None:
+        opts["embed_pool"] = space_pool(space, opts.get("embed_pool"))
     try:
         return proxy_job(dataset, **opts)
     except TypeError as err:  # an unknown keyword: Python names it
         if "unexpected keyword argument" not in str(err):
             raise
         raise DmnasError(f"unknown option {str(err).split('argument ')[-1]}") from None
+
+
+def space_pool(space: str, embed_pool: str | None) -> str:
+    """``--embed-space SPACE`` as the ``--embed-pool`` it stands for: every architecture of the space
+    (resolved here, above both the condensation and the search, so neither imports the other)."""
+    from dmnas.nas.space import load_space
+
+    if embed_pool:
+        raise DmnasError("--embed-space and --embed-pool both name the embedding pool; give one")
+    names = [spec.name for spec in load_space(space).specs()]
+    if len(names) < 2:
+        raise DmnasError(f"--embed-space {space} has {len(names)} architecture; a pool needs two or more")
+    return ",".join(names)
 
 
 def condense(
@@ -185,6 +201,8 @@ def search(
     proxy_kind(proxy)  # an unknown proxy is refused with the valid names
     if not resume:
         _load(space)  # a mistyped space fails before anything about the proxy is said
+    if proxy_set.get("embed_space") == "search":  # the space being searched embeds its own proxy set
+        proxy_set = {**proxy_set, "embed_space": space}
     job = None if resume else condense_job(**{**proxy_set, "quiet": not progress})
     cfg = search_config(space, proxy, tuner, job, options)
     got: list[Report] = []

@@ -116,6 +116,14 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "(IDM-style; measured in benchmarks/results/proxy_ablation.md)",
     )
     g.add_argument(
+        "--embed-space",
+        default=None,
+        metavar="SPACE",
+        help="draw each iteration's embedding network from a search space (a name in search_spaces/ or a "
+        "file; with `dmnas search`, 'search' = the space being searched): the set matches real features "
+        "under the kinds of network it will rank. Not yet scored on the tables",
+    )
+    g.add_argument(
         "--precision",
         default=None,
         choices=["fp32", "tf32", "bf16", "bf16-real"],

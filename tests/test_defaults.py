@@ -125,3 +125,15 @@ def test_an_unknown_keyword_is_one_clear_line(tmp_path) -> None:  # noqa: ANN001
         dmnas.search("convnet_tiny", proxy="random", ipcc=2, workdir=tmp_path)
     with pytest.raises(DmnasError, match="--concurrency must be an integer"):
         dmnas.search("convnet_tiny", proxy="random", concurrency="2", workdir=tmp_path)
+
+
+def test_embed_space_is_the_pool_of_the_space(tmp_path) -> None:  # noqa: ANN001
+    from dmnas.api import condense_job
+    from dmnas.errors import DmnasError
+    from dmnas.nas.space import load_space
+
+    job = condense_job(device="cpu", cache_dir=tmp_path, embed_space="convnet_tiny")
+    assert [s.name for s in job.condense.embed_pool] == [s.name for s in load_space("convnet_tiny").specs()]
+    assert job == cli_job(["--device", "cpu", "--cache-dir", str(tmp_path), "--embed-space", "convnet_tiny"])
+    with pytest.raises(DmnasError, match="--embed-space and --embed-pool both name"):
+        condense_job(device="cpu", embed_space="convnet_tiny", embed_pool="d1_w8_relu_none_avgpooling,d2_w8_relu_none_avgpooling")
