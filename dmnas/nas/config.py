@@ -111,6 +111,54 @@ def check_duration(text: str | None) -> None:
 
 
 @dataclass(frozen=True)
+class SearchOptions:
+    """What a user chooses for a search, with the one set of defaults that ``dmnas search --help``
+    shows and ``dmnas.search()``'s signature reads; :meth:`to_config` resolves it into the
+    :class:`SearchConfig` that runs (recipes built, the workdir made absolute, None made default)."""
+
+    max_trials: int | None = None
+    max_duration: str | None = None
+    concurrency: int = 1
+    port: int = 8080
+    ui_host: str = UI_HOST
+    keep_ui: bool = False
+    epochs: int = PROXY_EPOCHS
+    full_epochs: int | None = None  # None: the device's (dmnas.defaults.FULL_EPOCHS)
+    proxy_seeds: int = 1
+    proxy_draws: int = 1
+    full_seeds: int = 2
+    recipe: Path | str | None = None
+    ground_truth: int | None = None
+    confirm: int = CONFIRM
+    table: str | list[str] | None = None
+    test_split: bool = False
+    trial_seed: int = 0
+    resume: str | None = None
+    training_service: str = "local"
+    machines: Path | str | None = None
+    workdir: Path | str | None = None  # None: $DMNAS_WORKDIR or ./experiments
+    trials_per_gpu: int = TRIALS_PER_GPU
+    trial_mode: str = "worker"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        check_field_types(self)  # before the recipes are built from them
+
+    def to_config(self, space: str, proxy: str, tuner: str, strategy: str = "none", device: str = "cpu") -> SearchConfig:
+        """The search these options ask for; ``strategy`` and ``device`` are the proxy set's (its
+        augmentation trains the proxy, its device picks the full-data epochs)."""
+        proxy_recipe, full_recipe = recipes(
+            self.epochs, self.full_epochs, Path(self.recipe) if self.recipe else None, strategy, device
+        )
+        same = {f: getattr(self, f) for f in SearchConfig.__dataclass_fields__ if f in self.__dataclass_fields__}
+        return SearchConfig(
+            **{**same, "workdir": Path(self.workdir).resolve() if self.workdir else default_workdir(),
+               "machines": Path(self.machines) if self.machines else None},  # fmt: skip
+            space=space, proxy=proxy, tuner=tuner, proxy_recipe=proxy_recipe, full_recipe=full_recipe,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """One ``dmnas search``: what to search, how, and what ground truth to add afterwards."""
 
@@ -120,28 +168,28 @@ class SearchConfig:
     full_recipe: TrainRecipe
     workdir: Path
     tuner: str = "grid"
-    max_trials: int | None = None
-    max_duration: str | None = None
-    concurrency: int = 1
-    port: int = 8080
-    ui_host: str = UI_HOST
-    keep_ui: bool = False
-    proxy_seeds: int = 1
+    max_trials: int | None = SearchOptions.max_trials
+    max_duration: str | None = SearchOptions.max_duration
+    concurrency: int = SearchOptions.concurrency
+    port: int = SearchOptions.port
+    ui_host: str = SearchOptions.ui_host
+    keep_ui: bool = SearchOptions.keep_ui
+    proxy_seeds: int = SearchOptions.proxy_seeds
     # Independent draws of the proxy (its set, subset, shuffle or init, and its training seeds),
     # each scored in full: the report gives every measure's mean and spread over them.
-    proxy_draws: int = 1
-    full_seeds: int = 2
-    ground_truth: int | None = None
-    confirm: int = CONFIRM
-    table: str | list[str] | None = None
-    test_split: bool = False
-    trial_seed: int = 0
-    quiet: bool = False
-    resume: str | None = None  # id of an interrupted search to continue
-    training_service: str = "local"  # or "remote": NNI's SSH training service over `machines`
-    machines: Path | None = None  # machines.yaml (see dmnas.nas.remote)
-    trials_per_gpu: int = TRIALS_PER_GPU  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
-    trial_mode: str = "worker"  # "worker": warm workers score the trials; "process": one process per trial
+    proxy_draws: int = SearchOptions.proxy_draws
+    full_seeds: int = SearchOptions.full_seeds
+    ground_truth: int | None = SearchOptions.ground_truth
+    confirm: int = SearchOptions.confirm
+    table: str | list[str] | None = SearchOptions.table
+    test_split: bool = SearchOptions.test_split
+    trial_seed: int = SearchOptions.trial_seed
+    quiet: bool = SearchOptions.quiet
+    resume: str | None = SearchOptions.resume  # id of an interrupted search to continue
+    training_service: str = SearchOptions.training_service  # or "remote": NNI's SSH training service over `machines`
+    machines: Path | None = SearchOptions.machines  # machines.yaml (see dmnas.nas.remote)
+    trials_per_gpu: int = SearchOptions.trials_per_gpu  # NNI's max_trial_number_per_gpu (one GPU shared by this many trials)
+    trial_mode: str = SearchOptions.trial_mode  # "worker": warm workers score the trials; "process": one process per trial
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -198,54 +246,6 @@ class SearchConfig:
                 f"--tuner {self.tuner} gives trials a budget in proxy epochs; it needs --proxy "
                 f"{' or '.join(budgeted_names())}, not {self.proxy}"
             )
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """What a user chooses for a search, with the one set of defaults that ``dmnas search --help``
-    shows and ``dmnas.search()``'s signature reads; :meth:`to_config` resolves it into the
-    :class:`SearchConfig` that runs (recipes built, the workdir made absolute, None made default)."""
-
-    max_trials: int | None = None
-    max_duration: str | None = None
-    concurrency: int = 1
-    port: int = 8080
-    ui_host: str = UI_HOST
-    keep_ui: bool = False
-    epochs: int = PROXY_EPOCHS
-    full_epochs: int | None = None  # None: the device's (dmnas.defaults.FULL_EPOCHS)
-    proxy_seeds: int = 1
-    proxy_draws: int = 1
-    full_seeds: int = 2
-    recipe: Path | str | None = None
-    ground_truth: int | None = None
-    confirm: int = CONFIRM
-    table: str | list[str] | None = None
-    test_split: bool = False
-    trial_seed: int = 0
-    resume: str | None = None
-    training_service: str = "local"
-    machines: Path | str | None = None
-    workdir: Path | str | None = None  # None: $DMNAS_WORKDIR or ./experiments
-    trials_per_gpu: int = TRIALS_PER_GPU
-    trial_mode: str = "worker"
-    quiet: bool = False
-
-    def __post_init__(self) -> None:
-        check_field_types(self)  # before the recipes are built from them
-
-    def to_config(self, space: str, proxy: str, tuner: str, strategy: str = "none", device: str = "cpu") -> SearchConfig:
-        """The search these options ask for; ``strategy`` and ``device`` are the proxy set's (its
-        augmentation trains the proxy, its device picks the full-data epochs)."""
-        proxy_recipe, full_recipe = recipes(
-            self.epochs, self.full_epochs, Path(self.recipe) if self.recipe else None, strategy, device
-        )
-        same = {f: getattr(self, f) for f in SearchConfig.__dataclass_fields__ if f in self.__dataclass_fields__}
-        return SearchConfig(
-            **{**same, "workdir": Path(self.workdir).resolve() if self.workdir else default_workdir(),
-               "machines": Path(self.machines) if self.machines else None},  # fmt: skip
-            space=space, proxy=proxy, tuner=tuner, proxy_recipe=proxy_recipe, full_recipe=full_recipe,
-        )  # fmt: skip
 
 
 SEARCH = SearchOptions()  # the defaults, read by the CLI's --help and dmnas.search()'s signature
