@@ -81,3 +81,15 @@ def test_scatter_axes_frame_the_good_architectures() -> None:
     fig, ax = plt.subplots()
     assert zoom_to_top(ax, xs, list(86 + 4 * rng.random(48))) == 0  # nothing to leave out
     plt.close(fig)
+
+
+def test_reports_name_the_parameter_count_baseline() -> None:
+    from dmnas.reporting.make import baseline_notes, parameter_counts
+
+    archs = [f"d{d}_w{w}_relu_instancenorm_none" for d in (1, 2, 3) for w in (8, 16)]
+    counts = parameter_counts(archs, 28, 1, 10)
+    # a truth that follows the parameter count exactly: the baseline reads 1.0 on it
+    truth = GroundTruth({a: {0: counts[a] / 1e6} for a in archs}, frozenset(archs), "r", "k", 100, {})
+    (line,) = baseline_notes(truth, "fashion_mnist", 28, 1)
+    assert "Spearman 1.000 on the unbiased sample (n=6)" in line and "weighted Kendall τ 1.000" in line
+    assert baseline_notes(GroundTruth({}, frozenset(), "r", "k", 100, {}), "fashion_mnist", 28, 1) == []
