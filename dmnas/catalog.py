@@ -11,7 +11,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn")  # dmnas.data.RAW_LOADERS
+DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn")  # dmnas.data.sources.RAW_LOADERS
 IMAGEFOLDER_PREFIX = "imagefolder:"
 SCHEDULES = ("step", "cosine")  # dmnas.train.SCHEDULES
 MATCHES = ("mean", "mean_var", "mmd")  # dmnas.condensation.losses.MATCHINGS

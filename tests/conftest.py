@@ -12,7 +12,8 @@ from typing import Callable
 import pytest
 import torch
 
-from dmnas.data import SYSTEM_FASHION_MNIST, Dataset
+from dmnas.data import Dataset
+from dmnas.data.sources import SYSTEM_FASHION_MNIST
 
 
 def make_dataset(

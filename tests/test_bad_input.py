@@ -70,7 +70,7 @@ def test_single_class_folder_and_folder_kinds(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from dmnas.data import load_imagefolder
+    from dmnas.data.sources import load_imagefolder
 
     (tmp_path / "only" / "c0").mkdir(parents=True)
     for i in range(3):

@@ -14,7 +14,7 @@ from dmnas import catalog
 def test_the_catalog_lists_what_the_registries_hold() -> None:
     from dmnas.augment import parse_strategy
     from dmnas.condensation.losses import MATCHINGS
-    from dmnas.data import RAW_LOADERS
+    from dmnas.data.sources import RAW_LOADERS
     from dmnas.nas.trials.proxies import TRAINING_SETS
     from dmnas.nas.trials.zero_cost import ZERO_COST
     from dmnas.proxykinds import PROXY_KINDS

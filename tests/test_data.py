@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dmnas.data import DataConfig, _stratified_mask, load_dataset, load_imagefolder, read_idx
+from dmnas.data import DataConfig, load_dataset
+from dmnas.data.sources import load_imagefolder, read_idx
+from dmnas.data.sources import stratified_mask as _stratified_mask
 from dmnas.errors import DmnasError
 
 
@@ -87,7 +89,7 @@ def test_imagefolder_reads_one_file_at_a_time_and_names_a_broken_one(tmp_path: P
 
     make_folder(tmp_path / "imgs", classes=3, per_class=200)
     script = (
-        f"from pathlib import Path; from dmnas.data import load_imagefolder; "
+        f"from pathlib import Path; from dmnas.data.sources import load_imagefolder; "
         f"r = load_imagefolder(Path({str(tmp_path / 'imgs')!r}), 8); print(len(r.train_x) + len(r.test_x))"
     )
     proc = subprocess.run(

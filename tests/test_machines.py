@@ -239,7 +239,7 @@ def test_search_config_pairs_remote_with_machines(tmp_path: Path) -> None:
 
 
 def test_a_dead_manager_is_explained_by_its_last_error(tmp_path: Path) -> None:
-    from dmnas.nas.nni.experiment import last_manager_error
+    from dmnas.nas.nni.outcome import last_manager_error
 
     log = tmp_path / "nnimanager.log"
     log.write_text(

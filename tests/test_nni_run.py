@@ -59,7 +59,7 @@ def test_grid_trials_are_capped_and_ports_checked() -> None:
 
 
 def test_a_failed_trials_log_and_error_line_are_found(tmp_path: Path) -> None:
-    from dmnas.nas.nni.experiment import last_error_line, stderr_file
+    from dmnas.nas.nni.outcome import last_error_line, stderr_file
 
     trial = tmp_path / "trials" / "AbCdE"
     trial.mkdir(parents=True)
@@ -80,7 +80,7 @@ def test_collect_pairs_results_through_nnis_client_even_when_nni_mislabels() -> 
     pytest.importorskip("nni")
     from nni.experiment.data import TrialJob, TrialMetricData
 
-    from dmnas.nas.nni.experiment import collect
+    from dmnas.nas.nni.outcome import collect
 
     a, b = "d1_w8_relu_none_avgpooling", "d2_w8_relu_none_avgpooling"
 

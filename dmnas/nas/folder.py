@@ -199,8 +199,8 @@ def known_searches(workdir: Path) -> list[str]:
 
 def save_outcome(folder: Path, outcome: Any, prior: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """results.json of a search phase: ``prior`` trials (recorded before an interruption) and this
-    outcome's (a :class:`dmnas.nas.nni.experiment.ExperimentOutcome`)."""
-    from dmnas.nas.nni.experiment import last_error_line
+    outcome's (a :class:`dmnas.nas.nni.outcome.ExperimentOutcome`)."""
+    from dmnas.nas.nni.outcome import last_error_line
 
     for t in outcome.failed:
         log.warning(

@@ -50,7 +50,7 @@ class SearchRun:
     space: Any  # dmnas.nas.space.SearchSpace
     ctx: Any  # dmnas.nas.trials.context.TrialContext
     meta: SearchMeta
-    port: Any  # dmnas.nas.nni.experiment.PortClaim, held for the whole search
+    port: Any  # dmnas.nas.nni.manager.PortClaim, held for the whole search
     launcher: Launcher
     tables: list[GroundTruthStore]
     lock: Any = None  # the search folder's run lock (folder.lock_search), held while it runs
@@ -225,7 +225,7 @@ def warn_open_ui(ui_host: str, port: int) -> None:
 
 
 def say_if_out_of_time(summary: dict[str, Any], cfg: SearchConfig, search_id: str, max_trials: int) -> None:
-    from dmnas.nas.nni.experiment import OUT_OF_TIME
+    from dmnas.nas.nni.outcome import OUT_OF_TIME
 
     if summary.get("status") == OUT_OF_TIME:
         log.warning(
@@ -260,7 +260,8 @@ def run_phases(
     on_finished: OnFinished = no_report,
 ) -> str:
     """Run the proxy experiment (over ``nni_space``), then the ground truth and the report."""
-    from dmnas.nas.nni.experiment import ExperimentOutcome, run_experiment
+    from dmnas.nas.nni.experiment import run_experiment
+    from dmnas.nas.nni.outcome import ExperimentOutcome
 
     search_id, folder, ctx = run.search_id, run.folder, run.ctx
     full_recipe = TrainRecipe(**run.meta.full_recipe)

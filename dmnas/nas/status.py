@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dmnas.nas.nni.experiment import TRIAL_FAILED  # NNI's states of a trial without a result (no NNI import)
+from dmnas.nas.nni.outcome import TRIAL_FAILED  # NNI's states of a trial without a result (no NNI import)
 
 log = logging.getLogger(__name__)
 REFRESH_S = 10.0  # an unchanged status is logged again this often (elapsed and ETA move)

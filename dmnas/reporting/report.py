@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmnas.reporting.build import build_rows, ceiling_of, ceilings_of, markdown, paired_comparisons, report_dict
+from dmnas.reporting.build import build_rows, ceiling_of, ceilings_of, paired_comparisons, report_dict
+from dmnas.reporting.markdown import markdown
 from dmnas.reporting.figures import draw_all
 from dmnas.reporting.findings import ranking, ranking_csv
 from dmnas.reporting.stats import Ceiling, PairedDelta, SeedCeilings
