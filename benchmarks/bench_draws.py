@@ -69,6 +69,7 @@ class Method:
     epochs: int = 40
     early_images: int = 20000
     iterations: int = 50  # DM iterations (the CPU default)
+    precision: str = "fp32"  # of the DM set's condensation (the records so far are fp32 sets)
 
     @property
     def kind(self) -> ProxyKind:
@@ -86,7 +87,8 @@ class Method:
         return TrainRecipe(epochs=self.epochs, strategy=STRATEGY)
 
     def condense_config(self, draw: int) -> CondenseConfig:
-        return CondenseConfig(ipc=self.ipc, iterations=self.iterations, strategy=STRATEGY, seed=draw)
+        return CondenseConfig(ipc=self.ipc, iterations=self.iterations, strategy=STRATEGY, seed=draw,
+                              precision=self.precision)  # fmt: skip
 
 
 METHODS = {
@@ -105,6 +107,8 @@ METHODS = {
         Method("dm ipc50 10ep it50", "dm", epochs=10),  # the same sets as "dm ipc50 40ep it50"
         Method("dm ipc50 20ep it50", "dm", epochs=20),
         Method("dm ipc50 80ep it50", "dm", epochs=80),
+        # the same sets condensed with the real branch in bf16 (the default on CPUs that have it)
+        Method("dm ipc50 40ep it50 bf16-real", "dm", precision="bf16-real"),
         Method("synflow", "synflow"),
         Method("naswot", "naswot"),
         Method("params", "params"),  # the parameter count: deterministic, one value per architecture
