@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -296,17 +295,15 @@ RESUME_HINT = {
 }
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(args)
-    # `kill` gets the same clean stop as Ctrl-C: checkpoint, stop NNI and its trials.
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    # `kill` gets the same clean stop as Ctrl-C: checkpoint, stop NNI and its trials; and a stop
+    # request is remembered, so one swallowed by a finalizer is raised again (dmnas.util.interrupts).
+    from dmnas.util import interrupts
+
+    interrupts.install()
     try:
         return int(args.func(args) or 0)
     except DmnasError as err:

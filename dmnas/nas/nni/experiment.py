@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dmnas.errors import DmnasError
+from dmnas.util import interrupts
 from dmnas.nas.config import duration_seconds
 from dmnas.nas.nni.gpu_share import nni_gpu_count, share_machines, share_one_machine
 from dmnas.nas.nni.manager import check_owner, claim_port, manager_env, manager_host, stop_own_manager
@@ -188,6 +189,7 @@ def run_experiment(
                     f"NNI's tuner process died in experiment {exp.id}; see {settings.nni_dir / exp.id / 'log' / 'dispatcher.log'}"
                 )
             time.sleep(poll_seconds)
+            interrupts.check()  # a Ctrl-C whose KeyboardInterrupt a finalizer swallowed
         if remote:
             # A remote trial's logs stay on its machine; NNI's manager fetches them on request
             # into <experiment>/trials/<id>/, which is where dmnas then finds the stderr.
@@ -202,7 +204,8 @@ def run_experiment(
             log.warning("web UI stays up at %s (Ctrl-C closes it)", url)
             try:
                 while True:
-                    time.sleep(3600)
+                    time.sleep(1)
+                    interrupts.check()
             except KeyboardInterrupt:
                 pass
         return outcome
@@ -245,7 +248,8 @@ def view(exp_id: str, port: int, ui_host: str = "127.0.0.1", on_ready: Callable[
         if on_ready is not None:
             on_ready(url)
         while True:
-            time.sleep(3600)
+            time.sleep(1)
+            interrupts.check()
     except (RuntimeError, ValueError) as err:
         raise DmnasError(f"cannot open experiment {exp_id}: {err}") from None
     except KeyboardInterrupt:
