@@ -52,7 +52,7 @@ for _kind in (
     ProxyKind("early", trains=True, recipe="early", detail=lambda m: f"{m.early_images} img passes"),
     ProxyKind("synflow", trains=False),
     ProxyKind("naswot", trains=False),
-    ProxyKind("params", trains=False, detail=lambda m: "(parameter count)"),
+    ProxyKind("params", trains=False, detail=lambda m: "count"),
 ):
     PROXY_KINDS.add(_kind.name, _kind)
 
