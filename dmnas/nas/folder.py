@@ -16,6 +16,7 @@ from typing import Any
 
 from dmnas.util.atomic import write_json_atomic
 from dmnas.errors import DmnasError
+from dmnas.nas.config import CONFIRM
 from dmnas.groundtruth.store import GroundTruthStore
 from dmnas.train import TrainRecipe
 
@@ -55,7 +56,7 @@ class SearchMeta:
     proxy_draws: int = 1
     draw_keys: tuple[str, ...] = ()
     full_seeds: int = 2
-    confirm: int = 3
+    confirm: int = CONFIRM
     tables: tuple[str, ...] = ("none",)
     device: str = "cpu"
     training_service: str = "local"
@@ -98,11 +99,6 @@ class SearchFolder:
 
     workdir: Path
     id: str
-
-    @classmethod
-    def at(cls, root: Path) -> "SearchFolder":
-        """The search whose folder is ``root`` (``<workdir>/searches/<id>``)."""
-        return cls(root.parent.parent, root.name)
 
     @property
     def root(self) -> Path:

@@ -41,10 +41,6 @@ class LocalLauncher:
     machines: None = None
 
     @property
-    def label(self) -> str:
-        return f"this machine, {self.mode} mode"
-
-    @property
     def trial_mode(self) -> str:
         return self.mode
 
@@ -53,6 +49,10 @@ class LocalLauncher:
 
     def place_proxy_sets(self, cache_dir: str, keys: list[str], folder: SearchFolder) -> str:
         return cache_dir  # the trials read the cache where it is
+
+    def results_dir(self, phase_dir: Path) -> str:
+        """Where a phase's trials write their records, as the trials see it."""
+        return str(phase_dir / "trials")
 
     def context(self, ctx: Any, fingerprint: str, concurrency: int) -> Any:
         """Each CPU trial gets its share of the cores (oversubscribed OpenMP crawls)."""
@@ -76,10 +76,6 @@ class RemoteLauncher:
     machines: Any  # dmnas.nas.remote.MachineList
 
     @property
-    def label(self) -> str:
-        return f"{len(self.machines.machines)} machine(s) over SSH, process mode"
-
-    @property
     def use_gpu(self) -> bool:
         return bool(self.machines.use_gpu)
 
@@ -98,7 +94,12 @@ class RemoteLauncher:
         """The sets travel with the trial folder NNI uploads; the trials see them there."""
         from dmnas.nas.remote import ship_proxy_set
 
-        return [ship_proxy_set(Path(cache_dir), k, folder.root) for k in keys][0] if keys else cache_dir
+        shipped = [ship_proxy_set(Path(cache_dir), k, folder.root) for k in keys]
+        return shipped[0] if shipped else cache_dir
+
+    def results_dir(self, phase_dir: Path) -> str:
+        """Relative: each trial runs in NNI's uploaded copy of the phase's folder."""
+        return "trials"
 
     def context(self, ctx: Any, fingerprint: str, concurrency: int) -> Any:
         from dmnas.nas.remote import remote_context

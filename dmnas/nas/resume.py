@@ -78,7 +78,7 @@ def resume_search(cfg: SearchConfig, on_finished: OnFinished = no_report) -> str
     machines_file = (cfg.machines or Path(meta.machines)) if meta.machines else None
     launcher = launcher_for(machines_file, cfg.trial_mode, ctx.device)
     launcher.check(ctx.data, meta.fingerprint)
-    run = SearchRun(search_id, folder, space, ctx, meta, port, launcher, tables, lock)
+    run = SearchRun(paths, space, ctx, meta, port, launcher, tables, lock)
     if missing:
         log.info("NNI experiment %s: web UI %s", nni_id, port.url(cfg.ui_host))
     nni_space = {"arch": {"_type": "choice", "_value": missing}}

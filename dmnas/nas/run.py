@@ -45,8 +45,7 @@ def no_report(search_id: str) -> None:
 class SearchRun:
     """One search's fixed parts, whether it starts now or resumes."""
 
-    search_id: str
-    folder: Path
+    paths: SearchFolder  # its id and every path of its folder
     space: Any  # dmnas.nas.space.SearchSpace
     ctx: Any  # dmnas.nas.trials.context.TrialContext
     meta: SearchMeta
@@ -54,6 +53,14 @@ class SearchRun:
     launcher: Launcher
     tables: list[GroundTruthStore]
     lock: Any = None  # the search folder's run lock (folder.lock_search), held while it runs
+
+    @property
+    def search_id(self) -> str:
+        return self.paths.id
+
+    @property
+    def folder(self) -> Path:
+        return self.paths.root
 
 
 def experiment_settings(
@@ -210,7 +217,7 @@ def start_search(cfg: SearchConfig, job: ProxyJob, on_finished: OnFinished = no_
         "NNI experiment %s: %s (%d architectures, %d trials, tuner %s, proxy %s) - web UI %s",
         search_id, space.name, space.size, max_trials, cfg.tuner, cfg.proxy, port.url(cfg.ui_host),
     )
-    run = SearchRun(search_id, folder, space, ctx, meta, port, launcher, tables, lock)
+    run = SearchRun(paths, space, ctx, meta, port, launcher, tables, lock)
     return run_phases(cfg, run, space.nni_space, space.size, max_trials, cfg.tuner, search_id, on_finished=on_finished)
 
 
@@ -302,7 +309,7 @@ def run_phases(
             "(architectures already scored are not trained again)", search_id, search_id,
         )
         raise
-    summary = _summary(folder)
+    summary = _summary(run.paths)
     log.info(
         "search %s: %d succeeded, %d failed%s", search_id, summary["succeeded"], summary["failed"],
         f"; NNI's trial table mislabelled {summary['nni_mislabelled']} (dmnas used the trials' own reports)"
@@ -312,13 +319,13 @@ def run_phases(
     if need_gt:
         ground_truth_phase(cfg, run, summary, full_recipe, fingerprint, gt_store, finish)
     # A resumption with nothing left to score started no experiment of its own: offer the search's.
-    views = [nni_id if size else search_id] + ([gt_nni_id(search_id)] if SearchFolder.at(folder).gt.is_dir() else [])
+    views = [nni_id if size else search_id] + ([gt_nni_id(search_id)] if run.paths.gt.is_dir() else [])
     log.info("reopen the web UI later: %s", " / ".join(f"`dmnas view {v}`" for v in views))
     return search_id
 
 
-def _summary(folder: Path) -> dict[str, Any]:
-    return json.loads(SearchFolder.at(folder).results_file.read_text())
+def _summary(paths: SearchFolder) -> dict[str, Any]:
+    return json.loads(paths.results_file.read_text())
 
 
 def ground_truth_phase(
@@ -338,7 +345,7 @@ def ground_truth_phase(
     plan = plan_ground_truth(
         proxy_scores(summary)[0], run.space.size, cfg.ground_truth, cfg.confirm, list(range(cfg.full_seeds)), seed=cfg.trial_seed
     )
-    write_json_atomic(SearchFolder.at(run.folder).plan_file, plan.to_dict())
+    write_json_atomic(run.paths.plan_file, plan.to_dict())
     known = merged([gt_store, *run.tables], fingerprint, full_recipe)
     missing = [(a, s) for a, s in plan.jobs() if s not in known.get(a, {})]
     est = len(missing) * full_seconds_estimate(known)
@@ -352,13 +359,13 @@ def ground_truth_phase(
     if not missing:
         finish()
         return
-    gt_dir = SearchFolder.at(run.folder).gt
+    gt_dir = run.paths.gt
     gt_dir.mkdir(parents=True)
     replace(
         run.ctx,
         proxy="full",
         recipe=full_recipe.to_dict(),
-        results_dir="trials" if run.launcher.machines else str(gt_dir / "trials"),
+        results_dir=run.launcher.results_dir(gt_dir),
         seeds=1,
         draws=1,  # a ground-truth job names its seed; full data has no draw of its own
         draw_keys=(),

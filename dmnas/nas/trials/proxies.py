@@ -204,7 +204,6 @@ class Scored:
 
     record: dict[str, Any]
     runs: list[dict[str, Any]]
-    fingerprint: str
 
 
 def score(
@@ -263,9 +262,8 @@ def score(
             "test_acc": None if runs[0]["test_acc"] is None else sum(r["test_acc"] for r in runs) / len(runs),
         }
     score = sum(r["score"] for r in runs) / len(runs)
-    groups = [len(g) for g in per_draw]
-    starts = [sum(groups[:d]) for d in range(len(groups))]
-    draw_scores = [sum(r["score"] for r in runs[a : a + n]) / n for a, n in zip(starts, groups, strict=True)]
+    k = len(per_draw[0])  # every draw has as many seeds; the runs are in draw order
+    draw_scores = [sum(r["score"] for r in runs[d * k : (d + 1) * k]) / k for d in range(len(per_draw))]
     record: dict[str, Any] = {
         **runs[0],
         **accs,
@@ -282,7 +280,7 @@ def score(
         # Where the trial's seconds went (the NNI adapter adds start-up and parameter fetch).
         "timings": {k: round(v, 4) for k, v in {**timings, **(extra_timings or {})}.items()},
     }
-    return Scored(record, runs, data.fingerprint)
+    return Scored(record, runs)
 
 
 def run_trial(
@@ -302,6 +300,6 @@ def run_trial(
     if proxy_kind(ctx.proxy).full_data:  # full-data results are ground truth: every later search reuses them
         store = GroundTruthStore(Path(ctx.ground_truth_dir))
         for r in scored.runs:
-            store.put(scored.fingerprint, record["arch"], TrainRecipe(**ctx.recipe), r["seed"],
+            store.put(record["fingerprint"], record["arch"], TrainRecipe(**ctx.recipe), r["seed"],
                       {**r, "proxy": "full", "trial_id": trial_id})  # fmt: skip
     return record

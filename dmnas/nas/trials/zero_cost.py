@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dmnas.models import ACTIVATIONS, NORMS
+from dmnas.models import ACTIVATIONS, NORMS, count_parameters
 from dmnas.util.registry import Registry
 
 ZeroCostScore = Callable[[nn.Module, torch.Tensor], float]
@@ -91,11 +91,12 @@ def naswot(model: nn.Module, batch: torch.Tensor) -> float:
 
 @ZERO_COST.register("params")
 def params(model: nn.Module, batch: torch.Tensor) -> float:
-    """The number of trainable parameters: the cheapest baseline of all. On the 20 best
+    """The number of parameters (all trainable in a fresh network), as the report's baseline line
+    counts them (:func:`dmnas.models.count_parameters`): the cheapest baseline of all. On the 20 best
     architectures of the tables it orders the 2-epoch truth at Spearman 0.89, above every trained
     proxy there (benchmarks/results/proxy_frontier.md): a proxy that does not beat it has learnt
     nothing but the network's size."""
-    return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return float(count_parameters(model))
 
 
 def rankable(score: float) -> float:
