@@ -40,6 +40,7 @@ from dmnas.augment import default_strategy
 from dmnas.condensation.cache import Cache
 from dmnas.condensation.dm import CondenseConfig, RunOptions
 from dmnas.data import DataConfig, load_dataset
+from dmnas.defaults import for_device
 from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.catalog import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
@@ -70,6 +71,11 @@ class Method:
     early_images: int = 20000
     iterations: int = 50  # DM iterations (the CPU default)
     precision: str = "fp32"  # of the DM set's condensation (the records so far are fp32 sets)
+    # condensation built for ranking (condense_variants.md): what is matched, trained embedding
+    # networks, the embedding drawn from a search space
+    match: str = "mean"
+    embed_queue: int = 0
+    embed_space: str | None = None
 
     @property
     def kind(self) -> ProxyKind:
@@ -87,8 +93,13 @@ class Method:
         return TrainRecipe(epochs=self.epochs, strategy=STRATEGY)
 
     def condense_config(self, draw: int) -> CondenseConfig:
+        from dmnas.api import space_pool
+        from dmnas.condensation.job import parse_pool
+
+        pool = parse_pool(space_pool(self.embed_space, None)) if self.embed_space else ()
         return CondenseConfig(ipc=self.ipc, iterations=self.iterations, strategy=STRATEGY, seed=draw,
-                              precision=self.precision)  # fmt: skip
+                              precision=self.precision, match=self.match, embed_queue=self.embed_queue,
+                              embed_pool=pool)  # fmt: skip
 
 
 METHODS = {
@@ -112,6 +123,20 @@ METHODS = {
         Method("synflow", "synflow"),
         Method("naswot", "naswot"),
         Method("params", "params"),  # the parameter count: deterministic, one value per architecture
+        # condensation variants at a budget where the set moves (IPC 10, 250 iterations: >= 0.2 pixel
+        # sd), trained for the same 20 000 image passes as early 20k and random ipc50 40ep
+        Method("random ipc10 200ep", "random", ipc=10, epochs=200),
+        *(
+            Method(f"dm ipc10 200ep it250 {variant}", "dm", ipc=10, epochs=200, iterations=250,
+                   precision="bf16-real", **settings)  # fmt: skip
+            for variant, settings in (
+                ("mean", {}),
+                ("mean_var", {"match": "mean_var"}),
+                ("mmd", {"match": "mmd"}),
+                ("queue10", {"embed_queue": 10}),
+                ("space", {"embed_space": "convnet_bench"}),
+            )
+        ),
     )
 }
 
@@ -133,17 +158,34 @@ def record_path(work: Path, method: Method, draw: int, arch: str) -> Path:
     return work / method.name.replace(" ", "_") / f"d{draw}" / f"{arch}.json"
 
 
-def dm_key(method: Method, draw: int, data: Any, cache: Cache) -> str:
+def set_record_path(work: Path, method: Method, draw: int) -> Path:
+    return work / method.name.replace(" ", "_") / f"d{draw}" / "_set.json"
+
+
+def dm_key(method: Method, draw: int, data: Any, cache: Cache, work: Path) -> str:
+    """The draw's DM set (condensed if missing); its cost and movement land next to its scores."""
     import torch
 
     from dmnas.condensation.proxyset import get_or_condense
 
     t0 = time.perf_counter()
-    opts = RunOptions(device="cpu", checkpoint_every=25, channels_last=True, compile=False)
+    # compiled as `dmnas condense` would (auto: from COMPILE_MIN_ITERATIONS); the sets scored before
+    # were 50-iteration eager ones, and the compile does not change a set's key
+    opts = RunOptions(device="cpu", checkpoint_every=25, channels_last=True,
+                      compile=for_device("cpu").compile(method.iterations))  # fmt: skip
     res = get_or_condense(data, DATA, method.condense_config(draw), opts, cache)
     if not res.cache_hit:
         log.info("%s draw %d: condensed %s in %.0f s (%d threads)", method.name, draw, res.key,
                  time.perf_counter() - t0, torch.get_num_threads())  # fmt: skip
+    path = set_record_path(work, method, draw)
+    if not path.exists():
+        m = res.manifest
+        write_json_atomic(path, {
+            "key": res.key, "iterations": method.iterations, "wall_seconds": m.get("wall_seconds"),
+            "median_seconds_per_iteration": m.get("median_seconds_per_iteration"),
+            "threads": torch.get_num_threads(), "compiled": bool(m.get("config", {}).get("run", {}).get("compile", False)),
+            "moved_sd": (m.get("movement") or {}).get("moved_sd"),
+        })  # fmt: skip
     return res.key
 
 
@@ -177,7 +219,7 @@ def run(methods: list[Method], draws: list[int], archs: list[str], cache: Cache,
     torch.set_num_threads(1)
     data = load_dataset(DATA)
     for draw in draws:
-        keys = {m.name: dm_key(m, draw, data, cache) if m.kind.needs_dm_set else None for m in methods}
+        keys = {m.name: dm_key(m, draw, data, cache, work) if m.kind.needs_dm_set else None for m in methods}
         for arch, method in itertools.product(archs, methods):  # interleaved: same load for every method
             path = record_path(work, method, draw, arch)
             if path.exists():
@@ -211,10 +253,12 @@ def report(
         if len(scores) == 0:
             continue
         scored[m.name] = scores
+        sets = [json.loads(p.read_text()) for d in range(draws) if (p := set_record_path(work, m, d)).exists()]
         rows.append({
             "method": m.name, "proxy": m.proxy, "image_passes": m.image_passes, "draws_done": len(scores),
             "s_per_arch": round(float(np.mean(secs)), 2),
             "measures": {k: summarise_draws(scores, truth, fn, k, samples).to_dict() for k, fn in measures.items()},
+            **({"sets": sets} if sets else {}),
         })  # fmt: skip
     paired = [
         paired_draws(scored[a], scored[b], truth, measures[k], (a, b, k), samples).to_dict()
@@ -298,6 +342,18 @@ def markdown(res: dict[str, Any]) -> str:
             s = row["measures"][k]
             cells.append(f"{_f(s['mean'])} [{_f(s['ci95'][0])}, {_f(s['ci95'][1])}] ({', '.join(_f(v, 2) for v in s['draws'])})")
         out.append(f"| {row['method']} | {row['draws_done']} | {row['s_per_arch']} | " + " | ".join(cells) + " |")
+    with_sets = [r for r in res["methods"] if r.get("sets")]
+    if with_sets:
+        out += ["", "## The DM sets: cost and movement", "",
+                "Per draw: condensation wall seconds (one process, its thread count) and how far the set moved "
+                "from its real initialisation (mean absolute change, in pixel sd; a set that barely moved is a "
+                "random subset in all but name).", ""]  # fmt: skip
+        for r in with_sets:
+            cost = ", ".join(f"{_f(x['wall_seconds'], 0)} s" for x in r["sets"])
+            moved = ", ".join(_f(x["moved_sd"]) for x in r["sets"])
+            threads = sorted({x["threads"] for x in r["sets"]})
+            out.append(f"- {r['method']}: condensed in {cost} ({threads} thread(s), "
+                       f"{'compiled' if all(x['compiled'] for x in r['sets']) else 'eager'}); moved {moved} sd")  # fmt: skip
     if len({r["family"] for r in res.get("frontier", [])}) > 1:
         out += ["", "## The equal-compute frontier", "",
                 "Each measure's mean over draws against the seconds of scoring one architecture, one line per proxy "

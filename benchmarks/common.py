@@ -16,9 +16,22 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "_work"  # resumable per-job records (git-ignored)
 
 
+def cpu_model() -> str:
+    """The CPU's model name and its bfloat16 units (the VMs these files come from have differed:
+    an AMD EPYC with AVX512-BF16, an Intel Xeon with AMX), or the architecture where unknown."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.machine())
+    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+    units = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({', '.join(units) or 'no native bf16'})"
+
+
 def machine(*extra: str) -> str:
-    """``host arch N CPUs, python X[, torch Y][, extra...]``: said in every results file."""
-    parts = [f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs", f"python {platform.python_version()}"]
+    """``host arch N CPUs (model), python X[, torch Y][, extra...]``: said in every results file."""
+    parts = [f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs: {cpu_model()}", f"python {platform.python_version()}"]
     if "torch" in sys.modules:
         parts.append(f"torch {sys.modules['torch'].__version__}")
     return ", ".join([*parts, *extra])

@@ -124,6 +124,21 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "under the kinds of network it will rank. Not yet scored on the tables",
     )
     g.add_argument(
+        "--embed-queue",
+        type=int,
+        default=0,
+        metavar="N",
+        help="IDM-style trained embedding networks: a queue of N networks of --embed-arch, one drawn per "
+        "iteration and then trained one SGD step on real images (0: a fresh random network per iteration, DM)",
+    )
+    g.add_argument(
+        "--embed-retire",
+        type=int,
+        default=50,
+        metavar="STEPS",
+        help="with --embed-queue: training steps after which a network is replaced by a fresh one",
+    )
+    g.add_argument(
         "--precision",
         default=None,
         choices=["fp32", "tf32", "bf16", "bf16-real"],

@@ -26,6 +26,7 @@ from dmnas.condensation.embedding import (
     PRECISIONS, REAL_BF16, Embedder, autocast_for, tf32_matmuls, bf16_copy, real_class_means, real_features,
 )
 from dmnas.condensation.losses import MATCHINGS, RealEmbeddings, segment_mean
+from dmnas.condensation.queue import TRAIN_BATCH, EmbedQueue
 from dmnas.util.fieldcheck import check_field_types
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -55,6 +56,11 @@ class CondenseConfig:
     # measured in benchmarks/results/proxy_ablation.md.
     embed_pool: tuple[ConvNetSpec, ...] = ()
     match: str = "mean"  # a name in losses.MATCHINGS
+    # IDM-style trained embedding networks (condensation/queue.py): 0 = a fresh random network per
+    # iteration (DM); N = a queue of N networks, each trained one step per use, retired after
+    # ``embed_retire`` steps.
+    embed_queue: int = 0
+    embed_retire: int = 50
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -76,11 +82,19 @@ class CondenseConfig:
         MATCHINGS.get(self.match)  # an unknown one is refused with the valid names
         if len(self.embed_pool) == 1:
             raise DmnasError("an embedding pool needs >= 2 architectures (one is just --embed-arch)")
+        if self.embed_queue < 0:
+            raise DmnasError(f"--embed-queue must be >= 0 (0: a fresh network per iteration), got {self.embed_queue}")
+        if self.embed_retire < 1:
+            raise DmnasError(f"--embed-retire must be a positive number of training steps, got {self.embed_retire}")
+        if self.embed_queue and self.embed_pool:
+            raise DmnasError("--embed-queue trains networks of --embed-arch; it cannot be combined with an embedding pool")
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         if self.match == "mean":  # added later: omitted at its default so that earlier keys stay valid
             del d["match"]
+        if not self.embed_queue:  # likewise
+            del d["embed_queue"], d["embed_retire"]
         if not self.embed_pool:
             # Added later: omitted at its default so that every earlier cache key stays valid.
             del d["embed_pool"]
@@ -125,6 +139,7 @@ class CondenseState:
     losses: list[float]
     seconds: float = 0.0
     iteration_seconds: list[float] = field(default_factory=list)
+    embed_queue: list[dict[str, object]] | None = None  # the trained networks (--embed-queue), if any
 
     def to_payload(self) -> dict[str, object]:
         return {
@@ -135,6 +150,7 @@ class CondenseState:
             "losses": self.losses,
             "seconds": self.seconds,
             "iteration_seconds": self.iteration_seconds,
+            "embed_queue": self.embed_queue,
         }
 
     @classmethod
@@ -147,6 +163,7 @@ class CondenseState:
             list(p["losses"]),
             float(p.get("seconds", 0.0)),
             list(p.get("iteration_seconds", [])),  # type: ignore[arg-type]
+            p.get("embed_queue"),  # type: ignore[arg-type]
         )
 
 
@@ -252,15 +269,26 @@ def condense(
     n_classes = data.num_classes
     in_shape = data.image_shape
     gen = torch.Generator()  # CPU generator: the same stream on every device
+    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+    queue: EmbedQueue | None = None
     if resume is None:
         gen.manual_seed(cfg.seed)
         images = initial_images(data, cfg, gen)
+        if cfg.embed_queue:
+            queue = EmbedQueue.fresh(
+                cfg.embed, in_shape, n_classes, cfg.embed_queue, cfg.embed_retire, device, memory_format, gen
+            )
         state = CondenseState(0, images, None, gen.get_state(), [])
     else:
         state = resume
         gen.set_state(state.generator_state)
+        if cfg.embed_queue:
+            if state.embed_queue is None:
+                raise DmnasError("this checkpoint holds no embedding queue; rerun with --force")
+            queue = EmbedQueue.from_state(
+                state.embed_queue, cfg.embed, in_shape, n_classes, cfg.embed_retire, device, memory_format
+            )
 
-    memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
     train_x = data.train_x.to(device).contiguous(memory_format=memory_format)  # on the device once
     class_indices = data.class_indices()
     syn = state.images.to(device).contiguous(memory_format=memory_format).requires_grad_(True)
@@ -306,6 +334,7 @@ def condense(
             list(losses),
             state.seconds + time.perf_counter() - t0,
             list(iteration_seconds),
+            None if queue is None else queue.state(),
         )
 
     matching = MATCHINGS.get(cfg.match)
@@ -313,9 +342,12 @@ def condense(
         while it < cfg.iterations:
             t_it = time.perf_counter()
             spec = cfg.embed_for(gen)
-            net = build_convnet(spec, in_shape, n_classes, generator=gen).to(
-                device, memory_format=memory_format
-            )
+            if queue is not None:
+                net = queue.draw(gen)
+            else:
+                net = build_convnet(spec, in_shape, n_classes, generator=gen).to(
+                    device, memory_format=memory_format
+                )
             # Batchnorm statistics mix the batch, so its real batch must stay whole (as in the reference).
             chunk = 0 if spec.norm == "batchnorm" else opts.real_chunk
             net.train()  # batchnorm uses batch statistics, as in the reference
@@ -341,6 +373,9 @@ def condense(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if queue is not None:  # after the DM step: the set is matched under the network as drawn
+                idx, labels = sample_real_batch(class_indices, max(1, TRAIN_BATCH // n_classes), gen)
+                queue.train_drawn(train_x[idx.to(device)], labels.to(device), gen)
             it += 1
             losses.append(float(loss.detach()))  # .item() also waits for the device, so the timing is real
             iteration_seconds.append(time.perf_counter() - t_it)

@@ -69,6 +69,8 @@ def proxy_job(
     embed_arch: str | None = None,
     embed_pool: str | None = None,
     match: str = "mean",
+    embed_queue: int = 0,
+    embed_retire: int = 50,
     precision: str | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -96,6 +98,8 @@ def proxy_job(
         embed=parse_arch(embed_arch) if embed_arch else ConvNetSpec(),
         embed_pool=parse_pool(embed_pool),
         match=match,
+        embed_queue=embed_queue,
+        embed_retire=embed_retire,
         precision=precision or d.precision,
         seed=seed,
     )
