@@ -31,8 +31,9 @@ EVAL_EPOCHS = {"cuda": 1000, "cpu": 300}
 # (benchmarks/results/full_epochs_study.md); CUDA keeps it so that GPU searches reuse the shipped tables.
 FULL_EPOCHS = {"cuda": 2, "cpu": 2}
 # Precision of DM: TF32 on CUDA; on a CPU with native bfloat16 (AVX512-BF16 or AMX) the real images'
-# embedding in bf16 and the rest in fp32 ("bf16-real": 0.97 s per IPC-10 iteration compiled against
-# 1.54 s in fp32, 3.3x the reference, benchmarks/results/condense_speed.md; loss within 5 % of fp32
+# embedding in bf16 and the rest in fp32 ("bf16-real": 0.62 s per IPC-10 iteration compiled against
+# 1.40 s in fp32, 3.8x the reference, on an AMX Xeon; 0.97 vs 1.54 s on an AVX512-BF16 EPYC,
+# benchmarks/results/condense_speed.md and CHANGELOG; loss within 5 % of fp32
 # per iteration in tests/test_dm.py), exact fp32 on other CPUs.
 PRECISION = {"cuda": "tf32", "cpu": "fp32"}
 CPU_NATIVE_BF16_PRECISION = "bf16-real"
