@@ -41,7 +41,10 @@ def refused(capsys: pytest.CaptureFixture[str], argv: list[str], pattern: str) -
         (["--device", "tpu"], "unknown --device 'tpu'"),
         (["--embed-queue", "-1"], "--embed-queue must be >= 0"),
         (["--embed-queue", "2", "--embed-retire", "0"], "--embed-retire must be a positive number"),
-        (["--embed-queue", "2", "--embed-pool", "d1_w8_relu_none_none,d2_w8_relu_none_none"], "cannot be combined with an embedding pool"),
+        (
+            ["--embed-queue", "2", "--embed-pool", "d1_w8_relu_none_none,d2_w8_relu_none_none"],
+            "cannot be combined with an embedding pool",
+        ),
     ],
 )
 def test_condense_values(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], pattern: str) -> None:

@@ -25,7 +25,7 @@ def test_sgd_step_lowers_the_cross_entropy_and_leaves_the_network_frozen() -> No
 
 def test_the_queue_retires_a_network_after_its_steps() -> None:
     g = torch.Generator().manual_seed(0)
-    q = EmbedQueue.fresh(SPEC, (1, 8, 8), 3, 1, 2, torch.device("cpu"), torch.contiguous_format, g)
+    q = EmbedQueue.fresh(lambda gen: build_convnet(SPEC, (1, 8, 8), 3, generator=gen).requires_grad_(False), 1, 2, g)
     x, y = torch.randn(6, 1, 8, 8, generator=g), torch.arange(3).repeat(2)
     first = q.draw(g)
     q.train_drawn(x, y, g)

@@ -270,14 +270,22 @@ def condense(
     in_shape = data.image_shape
     gen = torch.Generator()  # CPU generator: the same stream on every device
     memory_format = torch.channels_last if opts.channels_last else torch.contiguous_format
+
+    def fresh_net(spec: ConvNetSpec, g: torch.Generator) -> torch.nn.Module:
+        net = build_convnet(spec, in_shape, n_classes, generator=g).to(device, memory_format=memory_format)
+        net.train()  # batchnorm uses batch statistics, as in the reference
+        net.requires_grad_(False)
+        return net
+
+    def queued_net(g: torch.Generator) -> torch.nn.Module:
+        return fresh_net(cfg.embed, g)
+
     queue: EmbedQueue | None = None
     if resume is None:
         gen.manual_seed(cfg.seed)
         images = initial_images(data, cfg, gen)
         if cfg.embed_queue:
-            queue = EmbedQueue.fresh(
-                cfg.embed, in_shape, n_classes, cfg.embed_queue, cfg.embed_retire, device, memory_format, gen
-            )
+            queue = EmbedQueue.fresh(queued_net, cfg.embed_queue, cfg.embed_retire, gen)
         state = CondenseState(0, images, None, gen.get_state(), [])
     else:
         state = resume
@@ -285,9 +293,7 @@ def condense(
         if cfg.embed_queue:
             if state.embed_queue is None:
                 raise DmnasError("this checkpoint holds no embedding queue; rerun with --force")
-            queue = EmbedQueue.from_state(
-                state.embed_queue, cfg.embed, in_shape, n_classes, cfg.embed_retire, device, memory_format
-            )
+            queue = EmbedQueue.from_state(queued_net, cfg.embed_retire, state.embed_queue)
 
     train_x = data.train_x.to(device).contiguous(memory_format=memory_format)  # on the device once
     class_indices = data.class_indices()
@@ -342,16 +348,9 @@ def condense(
         while it < cfg.iterations:
             t_it = time.perf_counter()
             spec = cfg.embed_for(gen)
-            if queue is not None:
-                net = queue.draw(gen)
-            else:
-                net = build_convnet(spec, in_shape, n_classes, generator=gen).to(
-                    device, memory_format=memory_format
-                )
+            net = queue.draw(gen) if queue is not None else fresh_net(spec, gen)
             # Batchnorm statistics mix the batch, so its real batch must stay whole (as in the reference).
             chunk = 0 if spec.norm == "batchnorm" else opts.real_chunk
-            net.train()  # batchnorm uses batch statistics, as in the reference
-            net.requires_grad_(False)
             draw = sample_draw(kinds, n_classes, gen, in_shape[1:], cfg.aug, device=device)
             idx, real_groups = sample_real_batch(class_indices, cfg.batch_real, gen)
             real_groups = real_groups.to(device)

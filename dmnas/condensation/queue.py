@@ -13,11 +13,11 @@ generator and the queue is part of the checkpoint, so a resumed run equals an un
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
-from dmnas.models import ConvNetSpec, build_convnet
 
 # One SGD step per use, on this many real images drawn across the classes, at this learning rate
 # (plain SGD: the checkpoint holds the weights and nothing else). How this scores on the tables is in
@@ -32,65 +32,29 @@ class QueuedNet:
     steps: int = 0
 
 
-class EmbedQueue:
-    """``size`` embedding networks trained one step per use, retired after ``retire`` steps."""
+NetFactory = Callable[[torch.Generator], nn.Module]  # a fresh, frozen embedding network on the run's device
 
-    def __init__(
-        self,
-        spec: ConvNetSpec,
-        in_shape: tuple[int, int, int],
-        n_classes: int,
-        retire: int,
-        device: torch.device,
-        memory_format: torch.memory_format,
-        members: list[QueuedNet],
-    ) -> None:
-        self.spec, self.in_shape, self.n_classes = spec, in_shape, n_classes
-        self.retire, self.device, self.memory_format = retire, device, memory_format
-        self.members = members
+
+class EmbedQueue:
+    """Embedding networks trained one step per use, retired after ``retire`` steps."""
+
+    def __init__(self, make: NetFactory, retire: int, members: list[QueuedNet]) -> None:
+        self.make, self.retire, self.members = make, retire, members
         self._drawn: int | None = None
 
     @classmethod
-    def fresh(
-        cls,
-        spec: ConvNetSpec,
-        in_shape: tuple[int, int, int],
-        n_classes: int,
-        size: int,
-        retire: int,
-        device: torch.device,
-        memory_format: torch.memory_format,
-        gen: torch.Generator,
-    ) -> "EmbedQueue":
-        queue = cls(spec, in_shape, n_classes, retire, device, memory_format, [])
-        queue.members = [QueuedNet(queue._new_net(gen)) for _ in range(size)]
-        return queue
+    def fresh(cls, make: NetFactory, size: int, retire: int, gen: torch.Generator) -> "EmbedQueue":
+        return cls(make, retire, [QueuedNet(make(gen)) for _ in range(size)])
 
     @classmethod
-    def from_state(
-        cls,
-        state: list[dict[str, object]],
-        spec: ConvNetSpec,
-        in_shape: tuple[int, int, int],
-        n_classes: int,
-        retire: int,
-        device: torch.device,
-        memory_format: torch.memory_format,
-    ) -> "EmbedQueue":
-        queue = cls(spec, in_shape, n_classes, retire, device, memory_format, [])
+    def from_state(cls, make: NetFactory, retire: int, state: list[dict[str, object]]) -> "EmbedQueue":
+        members = []
         for entry in state:
             # The throwaway generator only shapes the network; the stored weights replace its values.
-            net = queue._new_net(torch.Generator())
+            net = make(torch.Generator())
             net.load_state_dict(entry["weights"])  # type: ignore[arg-type]
-            queue.members.append(QueuedNet(net, int(entry["steps"])))  # type: ignore[arg-type]
-        return queue
-
-    def _new_net(self, gen: torch.Generator) -> nn.Module:
-        net = build_convnet(self.spec, self.in_shape, self.n_classes, generator=gen)
-        net = net.to(self.device, memory_format=self.memory_format)
-        net.train()
-        net.requires_grad_(False)
-        return net
+            members.append(QueuedNet(net, int(entry["steps"])))  # type: ignore[arg-type]
+        return cls(make, retire, members)
 
     def draw(self, gen: torch.Generator) -> nn.Module:
         """This iteration's embedding network (frozen: DM moves the pixels, not the network)."""
@@ -105,7 +69,7 @@ class EmbedQueue:
         loss = sgd_step(member.net, images, labels, TRAIN_LR)
         member.steps += 1
         if member.steps >= self.retire:
-            self.members[self._drawn] = QueuedNet(self._new_net(gen))
+            self.members[self._drawn] = QueuedNet(self.make(gen))
         self._drawn = None
         return loss
 
