@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 
-# One SGD step per use, on this many real images drawn across the classes, at this learning rate
+# One SGD step per use, on about this many real images (an equal share per class), at this learning rate
 # (plain SGD: the checkpoint holds the weights and nothing else). How this scores on the tables is in
 # benchmarks/results/condense_variants.md.
 TRAIN_BATCH = 256
