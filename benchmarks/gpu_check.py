@@ -10,7 +10,7 @@ Measures, side by side in one run on the same GPU:
    50 000 + 10 000 images of 3x32x32, labelled as a stand-in in the results: CIFAR-10 cannot be
    downloaded on these machines; both programs read the same files, with torchvision's checksum
    test switched off for both);
-2. dmnas at fp32, tf32 and bf16: seconds per iteration, and the accuracy of networks trained on
+2. dmnas at fp32, tf32, bf16 and bf16-real: seconds per iteration, and the accuracy of networks trained on
    each set (``--eval-runs`` runs) against the fp32 set's run-to-run spread;
 3. a ``convnet_grid`` slice through the real NNI search, trials per minute and the projected
    time of all 720, four ways: ``--trial-mode process`` and ``worker``, each at 1 trial per GPU
@@ -50,7 +50,7 @@ from benchmarks.common import ROOT, machine
 from benchmarks.reference_dm import FMNIST, prepare_reference, reference_argv, seconds_per_iteration
 
 REFERENCE_FILES = ("main_DM.py", "utils.py", "networks.py")
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16-real")  # bf16-real: the real branch in bf16 (CPU default where native)
 # Run before either program (python -c): no CIFAR checksum (the stand-in is not the real files),
 # and the peak CUDA memory printed at exit.
 PRELUDE = (
@@ -139,7 +139,7 @@ def plan(args: argparse.Namespace) -> list[str]:
         f"1. DM speed and peak CUDA memory at IPC 10, {args.iterations} iterations, on {', '.join(shapes)}: "
         + ("reference main_DM.py and " if args.reference else "")
         + "dmnas (fp32 and tf32)",
-        f"2. dmnas fp32 / tf32 / bf16 sets on Fashion-MNIST: seconds per iteration and accuracy of {args.eval_runs} "
+        f"2. dmnas fp32 / tf32 / bf16 / bf16-real sets on Fashion-MNIST: seconds per iteration and accuracy of {args.eval_runs} "
         f"networks each ({args.eval_epochs} epochs)",
         f"3. convnet_grid slice (NNI, proxy dm, concurrency {args.concurrency}): worker mode {args.grid_trials} and "
         f"process mode {args.process_trials} architectures, each at 1 trial per GPU and at the default "
