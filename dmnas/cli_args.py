@@ -106,7 +106,8 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         default="mean",
         choices=catalog.MATCHES,
         help="what of each class's embeddings is matched: the mean (DM), mean and per-dimension variance, "
-        "or a Gaussian-kernel MMD (M3D); not yet scored on the tables (docs/condensation.md)",
+        "or a Gaussian-kernel MMD (M3D); neither ranked the top better than the mean in "
+        "benchmarks/results/condense_variants.md",
     )
     g.add_argument(
         "--embed-pool",
@@ -121,7 +122,8 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         metavar="SPACE",
         help="draw each iteration's embedding network from a search space (a name in search_spaces/ or a "
         "file; with `dmnas search`, 'search' = the space being searched): the set matches real features "
-        "under the kinds of network it will rank. Not yet scored on the tables",
+        "under the kinds of network it will rank (no better at the top than one network: "
+        "benchmarks/results/condense_variants.md)",
     )
     g.add_argument(
         "--embed-queue",
