@@ -181,3 +181,35 @@ def test_the_default_sets_keep_their_keys() -> None:
     for precision, key in (("fp32", "176b68a1ae79cfd7"), ("bf16-real", "9e9f32c6906a376c")):
         job = proxy_job(device="cpu", precision=precision)
         assert entry_key(job.data, job.condense, "871d8195f3421db3") == key
+
+
+def test_one_process_condenses_a_key_and_a_second_waits_for_it(tmp_path: Path, tiny_data) -> None:  # noqa: ANN001
+    """While a key's lock is held (another process condensing it), get_or_condense waits; it
+    condenses once the lock is free. Two callers at once: one condenses, the other gets the cache."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dmnas.condensation.dm import RunOptions
+    from dmnas.condensation.proxyset import get_or_condense
+
+    cfg = CondenseConfig(ipc=1, iterations=2, batch_real=4, strategy="none", embed=ConvNetSpec(depth=1, width=4))
+    data_cfg = DataConfig(name="fashion_mnist")
+    cache = Cache(tmp_path)
+    key = entry_key(data_cfg, cfg, tiny_data.fingerprint)
+    done = threading.Event()
+    with cache.exclusive(key):
+        worker = threading.Thread(
+            target=lambda: (get_or_condense(tiny_data, data_cfg, cfg, RunOptions(), cache), done.set())
+        )
+        worker.start()
+        time.sleep(0.5)
+        assert not done.is_set() and not cache.exists(key)  # waiting on the lock
+    worker.join(timeout=60)
+    assert done.is_set() and cache.exists(key)
+
+    other = Cache(tmp_path / "second")
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: get_or_condense(tiny_data, data_cfg, cfg, RunOptions(), other), range(2)))
+    assert sorted(r.cache_hit for r in runs) == [False, True]
+    assert torch.equal(runs[0].images, runs[1].images)

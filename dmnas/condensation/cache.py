@@ -11,6 +11,7 @@ readers (NNI trials) see a whole entry or none. Interrupted runs keep a checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import yaml
@@ -27,6 +28,11 @@ import yaml
 from dmnas.util.atomic import torch_save_atomic, write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.util.keys import content_key, is_key
+
+try:  # POSIX; elsewhere two processes may condense one key at once (same deterministic result)
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +150,27 @@ class Cache:
 
     def path(self, key: str) -> Path:
         return self.root / key
+
+    @contextlib.contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        """Hold ``key``'s lock (``.locks/<key>``, an advisory ``flock``): one process condenses an entry
+        at a time, so two searches or commands asking for the same set do not both resume its
+        checkpoint; the second waits and then finds the entry cached."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / key, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("another process is condensing %s; waiting for it", key)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_dir()

@@ -112,15 +112,37 @@ def get_or_condense(
     progress: Progress | None = None,
     force: bool = False,
 ) -> ProxySet:
-    """Return the cached entry for this config, condensing (or resuming) it when missing."""
+    """Return the cached entry for this config, condensing (or resuming) it when missing; one
+    process at a time condenses a key (:meth:`Cache.exclusive`)."""
     key = entry_key(data_cfg, cfg, data.fingerprint)
     if cache.exists(key) and not force:
-        entry = cache.load(key)
-        if "movement" not in entry.manifest:  # sets made before it was recorded
-            entry = replace_manifest(cache, entry, movement(data, cfg, entry.images))
-        return ProxySet.of(entry, True, 0)
+        return cached_set(cache, key, data, cfg)
     check_ipc(data, cfg.ipc)
     cache.ensure_writable()
+    with cache.exclusive(key):
+        if cache.exists(key) and not force:  # another process made it while this one waited
+            return cached_set(cache, key, data, cfg)
+        return condense_into(cache, key, data, data_cfg, cfg, opts, progress, force)
+
+
+def cached_set(cache: Cache, key: str, data: Dataset, cfg: CondenseConfig) -> ProxySet:
+    entry = cache.load(key)
+    if "movement" not in entry.manifest:  # sets made before it was recorded
+        entry = replace_manifest(cache, entry, movement(data, cfg, entry.images))
+    return ProxySet.of(entry, True, 0)
+
+
+def condense_into(
+    cache: Cache,
+    key: str,
+    data: Dataset,
+    data_cfg: DataConfig,
+    cfg: CondenseConfig,
+    opts: RunOptions,
+    progress: Progress | None,
+    force: bool,
+) -> ProxySet:
+    """Condense ``key`` (resuming its checkpoint) and store it; the caller holds the key's lock."""
     if force and cache.exists(key):
         cache.remove(key)
     checkpoint = cache.load_checkpoint(key)
