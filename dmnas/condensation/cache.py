@@ -28,11 +28,7 @@ import yaml
 from dmnas.util.atomic import torch_save_atomic, write_json_atomic
 from dmnas.errors import DmnasError
 from dmnas.util.keys import content_key, is_key
-
-try:  # POSIX; elsewhere two processes may condense one key at once (same deterministic result)
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+from dmnas.util.locks import open_lock
 
 log = logging.getLogger(__name__)
 
@@ -153,24 +149,19 @@ class Cache:
 
     @contextlib.contextmanager
     def exclusive(self, key: str) -> Iterator[None]:
-        """Hold ``key``'s lock (``.locks/<key>``, an advisory ``flock``): one process condenses an entry
-        at a time, so two searches or commands asking for the same set do not both resume its
-        checkpoint; the second waits and then finds the entry cached."""
-        if fcntl is None:  # pragma: no cover
-            yield
-            return
+        """Hold ``key``'s lock (``.locks/<key>``, :func:`dmnas.util.locks.open_lock`): one process
+        condenses an entry at a time, so two searches or commands asking for the same set do not both
+        resume its checkpoint; the second waits and then finds the entry cached."""
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / key, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("another process is condensing %s; waiting for it", key)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        handle = open_lock(locks / key)
+        if handle is None:
+            log.info("another process is condensing %s; waiting for it", key)
+            handle = open_lock(locks / key, wait=True)
+        if handle is None:
+            raise DmnasError(f"cannot lock {locks / key}: it kept being replaced while this process waited")
+        with handle:
+            yield
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_dir()

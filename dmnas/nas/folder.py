@@ -169,7 +169,7 @@ def lock_search(folder: Path) -> Any:
     two runs of one search would fight over its workers and overwrite each other's results."""
     import os
 
-    from dmnas.nas.nni.manager import open_lock
+    from dmnas.util.locks import open_lock
 
     path = folder / RUN_LOCK
     handle = open_lock(path)

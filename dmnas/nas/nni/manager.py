@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dmnas.errors import DmnasError
+from dmnas.util.locks import open_lock
 
 log = logging.getLogger(__name__)
 
@@ -70,29 +71,6 @@ class PortClaim:
                     self.path.unlink()
             self.handle.close()
             self.handle = None
-
-
-def open_lock(path: Path) -> Any | None:
-    """``path`` locked exclusively (None: someone holds it). Never follows a symlink, never changes
-    a mode; a lock file removed by its holder between our open and our lock is tried again."""
-    import fcntl
-
-    for _ in range(5):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        handle = os.fdopen(fd, "r+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return None
-        try:
-            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return handle
-        handle.close()  # we locked a file its holder had just removed
-    return None
 
 
 def try_claim(port: int) -> PortClaim | None:
