@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from benchmarks.common import ROOT, command_line, machine
@@ -52,6 +53,59 @@ def top_by_mean(per_seed: dict[str, dict[int, float]], k: int) -> list[str]:
     """The ``k`` architectures with the highest seed-mean accuracy (ties broken by name)."""
     means = {a: float(np.mean(list(s.values()))) for a, s in per_seed.items() if s}
     return sorted(means, key=lambda a: (-means[a], a))[:k]
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    from scipy import stats
+
+    return float(stats.spearmanr(a, b).statistic) if len(a) >= 3 else float("nan")
+
+
+def study_agreement(
+    short_seeds: dict[str, dict[int, float]], long_acc: dict[str, float], ks: tuple[int, ...] = (3, 5)
+) -> dict[str, Any]:
+    """Does the short recipe's order of the study's architectures hold under the long recipe?
+
+    ``short_seeds``: per architecture, accuracy per seed at the short recipe; ``long_acc``: one
+    seed's accuracy at the long recipe. The cross-recipe Spearman (short seed mean vs the long
+    seed) is read against the same figure *within* the short recipe (the mean of the other seeds
+    vs one held-out seed, averaged over which seed is held out): a single long seed cannot agree
+    with the short mean better than a single short seed does, so only a cross-recipe figure well
+    below the within-recipe one says the order changes. Likewise for the top-k overlap."""
+    archs = [a for a in long_acc if a in short_seeds and len(short_seeds[a]) >= 2]
+    seeds = sorted(set.intersection(*(set(short_seeds[a]) for a in archs))) if archs else []
+    short_mean = [float(np.mean([short_seeds[a][s] for s in seeds])) for a in archs]
+    long = [long_acc[a] for a in archs]
+
+    def top(values: list[float], k: int) -> set[str]:
+        return {archs[i] for i in np.argsort(-np.asarray(values), kind="stable")[:k]}
+
+    within, within_top = [], {k: [] for k in ks}
+    for held in seeds:  # the within-recipe reference, leave one seed out
+        rest = [float(np.mean([short_seeds[a][s] for s in seeds if s != held])) for a in archs]
+        one = [short_seeds[a][held] for a in archs]
+        within.append(_spearman(rest, one))
+        for k in ks:
+            within_top[k].append(len(top(rest, k) & top(one, k)) / k)
+    gain = 100 * (np.asarray(long) - np.asarray(short_mean))
+    return {
+        "archs": archs, "n": len(archs), "short_seeds": seeds,
+        "spearman_short_mean_vs_long": _spearman(short_mean, long),
+        "spearman_within_short": float(np.mean(within)) if within else float("nan"),
+        "top_overlap": {str(k): len(top(short_mean, k) & top(long, k)) / k for k in ks if k <= len(archs)},
+        "top_overlap_within_short": {str(k): float(np.mean(v)) for k, v in within_top.items() if v and k <= len(archs)},
+        "gain_pts_mean": float(gain.mean()) if len(gain) else float("nan"),
+        "gain_pts_sd": float(gain.std(ddof=1)) if len(gain) > 1 else float("nan"),
+        "short_rank": {a: int(r) for a, r in zip(archs, _rank_desc(short_mean), strict=True)},
+        "long_rank": {a: int(r) for a, r in zip(archs, _rank_desc(long), strict=True)},
+    }  # fmt: skip
+
+
+def _rank_desc(values: list[float]) -> list[int]:
+    order = np.argsort(-np.asarray(values), kind="stable")
+    ranks = np.empty(len(values), int)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks.tolist()
 
 
 def converged_jobs(top: list[str], args: argparse.Namespace) -> list[Job]:
@@ -115,15 +169,20 @@ def write_summary(fingerprint: str, top: list[str], stores: list[GroundTruthStor
     sd = float(np.mean([np.std([recs[a][s]["val_acc"] for s in range(4)], ddof=1) for a in full])) if full else float("nan")
     split = {k: float(stats.spearmanr(old[:k], new[:k]).statistic) for k in (10, 20, 30) if len(full) >= k}
     longer = {
-        str(ep): {a: [r["val_acc"] for r in seeds.values()]
-                  for a, seeds in GroundTruthStore(STORE).all(fingerprint, replace(FULL_RECIPE, epochs=ep)).items()}
+        ep: {a: {s: r["val_acc"] for s, r in seeds.items()}
+             for a, seeds in GroundTruthStore(STORE).all(fingerprint, replace(FULL_RECIPE, epochs=ep)).items()}
         for ep in (4, 8)
     }  # fmt: skip
+    short = {a: {s: float(r["val_acc"]) for s, r in recs[a].items()} for a in top if a in recs}
+    study = {str(ep): study_agreement(short, {a: s[0] for a, s in by.items() if 0 in s}) for ep, by in longer.items()}
+    both = [a for a in top if 0 in longer[4].get(a, {}) and 0 in longer[8].get(a, {})]
+    four_vs_eight = _spearman([longer[4][a][0] for a in both], [longer[8][a][0] for a in both])
     res = {"command": command, "machine": machine(), "date": dt.date.today().isoformat(), "n_four_seeds": len(full),
            "split_half_spearman": split, "mean_seed_sd_pts": 100 * sd,
            "range_of_means_pts": 100 * float(old.max() - old.min()) if full else None,
            "top5_by_seeds01": [full[i] for i in np.argsort(-old)[:5]], "top5_by_seeds23": [full[i] for i in np.argsort(-new)[:5]],
-           "longer_recipe_records": longer}  # fmt: skip
+           "study": study, "spearman_4ep_vs_8ep_seed0": four_vs_eight,
+           "longer_recipe_records": {str(ep): {a: list(s.values()) for a, s in by.items()} for ep, by in longer.items()}}  # fmt: skip
     results = ROOT / "benchmarks" / "results"
     write_json_atomic(results / "top_truth.json", res)
     rows = "\n".join(f"| top {k} | {v:.3f} |" for k, v in split.items())
@@ -146,11 +205,61 @@ favour the lucky, so this is a lower bound on the reliability of a fresh 2-seed 
 Seed-to-seed sd of accuracy: {100 * sd:.2f} points; the 30 means span {res['range_of_means_pts']:.2f} points.
 Top 5 by seeds 0/1: {', '.join(res['top5_by_seeds01'])}. By seeds 2/3: {', '.join(res['top5_by_seeds23'])}.
 
-Longer recipe (cosine, the same lr; the study: top 10 at 4 and 8 epochs, then the top 20 at 8 epochs, 2 seeds),
-records so far: {json.dumps(longer)}. Not enough to say whether the top's order holds at convergence;
-`OMP_NUM_THREADS=1 python -m benchmarks.top_truth --phase converged --processes 1` resumes it.
+{study_markdown(study, four_vs_eight, longer, short)}
 """
     )
+
+
+def study_markdown(
+    study: dict[str, dict[str, Any]],
+    four_vs_eight: float,
+    longer: dict[int, dict[str, dict[int, float]]],
+    short: dict[str, dict[int, float]],
+) -> str:
+    """The longer recipe's section: agreement with the 2-epoch order next to its within-recipe
+    reference, and every study architecture's accuracy and rank at 2 / 4 / 8 epochs."""
+    eight = study["8"]
+    if eight["n"] < 3:
+        return (
+            f"Longer recipe (cosine, the same lr; the study: top 10 at 4 and 8 epochs, seed 0): {eight['n']} "
+            "architectures so far, too few to say whether the top's order holds at convergence; "
+            "`OMP_NUM_THREADS=1 python -m benchmarks.top_truth --phase converged --processes 1` resumes it."
+        )
+    lines = [
+        f"## The longer recipe (the study: the top {eight['n']} at 4 and 8 epochs, seed 0; cosine, the same lr)",
+        "",
+        "Agreement with the 2-epoch order (the mean of its seeds "
+        f"{eight['short_seeds']}), next to the same figure within the 2-epoch recipe (the mean of the other "
+        "seeds against one held-out seed, averaged over which seed is held out): one seed of a longer recipe "
+        "cannot agree better than one more seed of the same recipe does, so only a cross-recipe figure well "
+        "below the within-recipe one says the order changes.",
+        "",
+        "| longer recipe | archs | Spearman vs 2-ep mean | within 2 ep | top-3 overlap (within) | top-5 overlap (within) | mean gain (sd), pts |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for ep, st in study.items():
+        if st["n"] < 3:
+            continue
+        ov = " | ".join(f"{st['top_overlap'].get(k, float('nan')):.2f} ({st['top_overlap_within_short'].get(k, float('nan')):.2f})"
+                        for k in ("3", "5"))  # fmt: skip
+        lines.append(f"| {ep} epochs | {st['n']} | {st['spearman_short_mean_vs_long']:.3f} | "
+                     f"{st['spearman_within_short']:.3f} | {ov} | {st['gain_pts_mean']:+.2f} ({st['gain_pts_sd']:.2f}) |")  # fmt: skip
+    lines += [
+        "",
+        f"4 epochs against 8 epochs (seed 0 each, the {len(eight['archs'])} with both): Spearman {four_vs_eight:.3f}.",
+        "",
+        "| architecture | 2 ep (mean of seeds) | rank | 4 ep | rank | 8 ep | rank |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    four = study["4"]["long_rank"]
+    for a in sorted(eight["archs"], key=lambda a: eight["short_rank"][a]):
+        acc4 = longer[4].get(a, {}).get(0)
+        lines.append(
+            f"| {a} | {100 * np.mean(list(short[a].values())):.2f} | {eight['short_rank'][a]} | "
+            f"{'' if acc4 is None else f'{100 * acc4:.2f}'} | {four.get(a, '')} | "
+            f"{100 * longer[8][a][0]:.2f} | {eight['long_rank'][a]} |"
+        )
+    return "\n".join(lines)
 
 
 def write_manifest(

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +95,39 @@ def test_the_frontier_reading_needs_a_paired_interval_and_no_more_seconds() -> N
     assert best_per_budget(res, "weighted_tau")[0].startswith("- a beats b on weighted_tau")
     assert best_per_budget(res, "regret_at3")[0].startswith("- no method")  # b has lower regret but costs more
     assert best_per_budget(res, "spearman")[0].startswith("- no method")  # the interval covers 0
+
+
+def test_the_top_study_reads_a_longer_recipe_against_its_own_seed_noise() -> None:
+    """Hand-made: four architectures whose two short seeds agree perfectly; a long recipe that keeps
+    the order agrees at 1 (top-2 overlap 1), one that reverses it at -1 (overlap 0); gains are the
+    long accuracy minus the short seed mean, in points."""
+    from benchmarks.top_truth import study_agreement
+
+    short = {a: {0: acc, 1: acc + 0.002} for a, acc in zip("abcd", (0.90, 0.89, 0.88, 0.87), strict=True)}
+    same = study_agreement(short, {"a": 0.93, "b": 0.92, "c": 0.91, "d": 0.90}, ks=(2,))
+    assert same["spearman_short_mean_vs_long"] == pytest.approx(1.0)
+    assert same["spearman_within_short"] == pytest.approx(1.0)
+    assert same["top_overlap"] == {"2": 1.0} and same["top_overlap_within_short"] == {"2": 1.0}
+    assert same["gain_pts_mean"] == pytest.approx(2.9) and same["gain_pts_sd"] == pytest.approx(0.0, abs=1e-9)
+    flip = study_agreement(short, {"a": 0.90, "b": 0.91, "c": 0.92, "d": 0.93}, ks=(2,))
+    assert flip["spearman_short_mean_vs_long"] == pytest.approx(-1.0) and flip["top_overlap"] == {"2": 0.0}
+    assert flip["long_rank"] == {"a": 4, "b": 3, "c": 2, "d": 1} and flip["short_rank"]["a"] == 1
+    # only the architectures the long recipe has count; one seed of the short recipe is not a mean
+    part = study_agreement(short | {"e": {0: 0.5}}, {"a": 0.93, "b": 0.92, "c": 0.91, "e": 0.99}, ks=(2,))
+    assert part["archs"] == ["a", "b", "c"] and part["n"] == 3
+
+
+def test_rescoring_under_two_truths_follows_the_truth_not_the_draws() -> None:
+    """A proxy that is one truth's order is perfect under it and reversed under its mirror; the
+    pairing against the parameter-count baseline says by how much, with the interval's sign."""
+    from benchmarks.truth_recipes import rescore
+
+    t = np.linspace(0.90, 0.80, 10)
+    scored = {"oracle": np.tile(t, (3, 1)), "params": np.tile(t[::-1], (3, 1))}
+    res = rescore(scored, {"short": t, "mirror": t[::-1]}, samples=50)
+    assert res["short"]["methods"]["oracle"]["weighted_tau"]["mean"] == pytest.approx(1.0)
+    assert res["short"]["methods"]["oracle"]["regret_at1"]["mean"] == pytest.approx(0.0)
+    assert res["mirror"]["methods"]["oracle"]["weighted_tau"]["mean"] == pytest.approx(-1.0)
+    short_pair, mirror_pair = res["short"]["vs_baseline"][0], res["mirror"]["vs_baseline"][0]
+    assert short_pair["delta"] == pytest.approx(2.0) and short_pair["ci95"][0] > 0
+    assert mirror_pair["delta"] == pytest.approx(-2.0) and mirror_pair["ci95"][1] < 0
