@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_draws import DATA, METHODS, WORK, _f, load_draws, top_archs
+from benchmarks.bench_draws import DATA, METHODS, TRUTH_TABLES, WORK, _f, load_draws, top_archs
 from benchmarks.common import command_line, machine, write_results
 from dmnas.catalog import TABLES_DIR
 from dmnas.data import load_dataset
@@ -38,7 +38,6 @@ from dmnas.nas.config import FULL_RECIPE
 from dmnas.reporting.draws import paired_draws, summarise_draws, top_measures
 
 log = logging.getLogger("truth_recipes")
-TRUTH_TABLES = ("shipped", "heldout", "extended", "top")
 SHOWN = ("weighted_tau", "spearman", "recall_top3_in3", "regret_at1", "regret_at3")
 BASELINE = "params"
 
