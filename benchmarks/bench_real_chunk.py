@@ -7,8 +7,10 @@ default (``dmnas.defaults.CPU_REAL_CHUNK``): the first conv's output of a large 
 the cache, which makes the layers after it memory-bound.
 
     python -m benchmarks.bench_real_chunk --chunks 8 16 32 64 256 --repeats 5
+    python -m benchmarks.bench_real_chunk --precision bf16-real --chunks 8 16 32 64 128 --repeats 5
 
-Writes ``benchmarks/results/real_chunk.{json,md}``.
+Writes ``benchmarks/results/real_chunk.{json,md}`` (``real_chunk_bf16-real.*`` for the bf16 real
+branch: bfloat16 weights and images, as ``dmnas condense --precision bf16-real`` runs it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import datetime
 import torch
 
 from benchmarks.common import RESULTS, command_line, machine
-from dmnas.condensation.embedding import Embedder, real_class_means
+from dmnas.condensation.embedding import REAL_BF16, Embedder, bf16_copy, real_class_means
 from dmnas.defaults import CPU_REAL_CHUNK
 from dmnas.models import ConvNetSpec, build_convnet
 
@@ -54,7 +56,10 @@ def main() -> None:
         "--repeats", type=int, default=5, help="timed random networks per setting (after one warm-up)"
     )
     ap.add_argument("--batch-real", type=int, default=256)
+    ap.add_argument("--precision", choices=("fp32", REAL_BF16), default="fp32", help="of the real branch")
+    ap.add_argument("--compiled-only", action="store_true", help="skip the eager rows")
     args = ap.parse_args()
+    bf16 = args.precision == REAL_BF16
 
     spec = ConvNetSpec()  # the paper's d3 w128 relu instancenorm avgpooling
     shape = (1, 28, 28)  # Fashion-MNIST; random pixels cost the same as real ones
@@ -69,10 +74,13 @@ def main() -> None:
         .requires_grad_(False)
         for _ in range(args.repeats + 1)
     ]
+    if bf16:  # as dm.py: the augmented fp32 images and a bf16 copy of the network
+        images, nets = images.to(torch.bfloat16), [bf16_copy(n) for n in nets]
     template = build_convnet(spec, shape, 10, torch.Generator()).to(memory_format=torch.channels_last)
 
     rows = []
-    for compile_ in (True, False):
+    modes = (True,) if args.compiled_only else (True, False)
+    for compile_ in modes:
         for chunk in args.chunks:
             s = time_real_branch(chunk, compile_, nets, images, groups, template)
             rows.append(
@@ -87,12 +95,14 @@ def main() -> None:
         "command": command_line(),
         "machine": machine(f"{torch.get_num_threads()} threads"),
         "date": datetime.now().isoformat(timespec="seconds"),
-        "settings": f"real branch of one DM iteration: 10 x {args.batch_real} images {shape}, ConvNet {spec.name}, channels_last, no grad",
+        "settings": f"real branch of one DM iteration: 10 x {args.batch_real} images {shape}, ConvNet {spec.name}, "
+        f"channels_last, no grad, {args.precision}",
         "cpu_real_chunk_default": CPU_REAL_CHUNK,
         "rows": rows,
     }
+    stem = "real_chunk" if not bf16 else f"real_chunk_{REAL_BF16}"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "real_chunk.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     md = [
         "# Real-branch seconds per DM iteration vs real images per forward\n",
         f"- command: `{result['command']}`",
@@ -104,14 +114,12 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for chunk in args.chunks:
-        c, e = (
-            next(r for r in rows if r["compile"] == flag and r["chunk"] == chunk) for flag in (True, False)
-        )
-        md.append(
-            f"| {chunk} | {c['median_seconds']:.3f} | {c['speedup_vs_largest_chunk']:.2f}x | "
-            f"{e['median_seconds']:.3f} | {e['speedup_vs_largest_chunk']:.2f}x |"
-        )
-    (RESULTS / "real_chunk.md").write_text("\n".join(md) + "\n")
+        cells = []
+        for flag in (True, False):
+            r = next((r for r in rows if r["compile"] == flag and r["chunk"] == chunk), None)
+            cells.append("n/a | n/a |" if r is None else f"{r['median_seconds']:.3f} | {r['speedup_vs_largest_chunk']:.2f}x |")
+        md.append(f"| {chunk} | " + " ".join(cells))
+    (RESULTS / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
