@@ -73,7 +73,15 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     command = command_line()
     recipe = replace(FULL_RECIPE, epochs=args.epochs)
-    excluded = {a for t in args.exclude for a in table_archs(json.loads((t / "table.json").read_text()))}
+    manifests = [json.loads((t / "table.json").read_text()) for t in args.exclude]
+    excluded = {a for m in manifests for a in table_archs(m)}
+    screened_out = any(m.get("screened") or m.get("planned_screened") for m in manifests)
+    design = (
+        f"uniform sample of the {args.space} architectures no excluded table holds (their screened tops "
+        "included): read it alone; pooled with the other tables' samples it under-represents the top"
+        if screened_out
+        else f"uniform sample of {args.space}" + (" (disjoint from the excluded tables' uniform samples)" if manifests else "")
+    )
     archs = [a for a in sample_archs(args.space, 0, args.sample_seed) if a not in excluded]
     archs = archs if args.n <= 0 else archs[: args.n]
     store = GroundTruthStore(args.store)
@@ -95,6 +103,9 @@ def main() -> None:
                 "space": args.space,
                 "sample_seed": args.sample_seed,
                 "excluded_tables": [str(t) for t in args.exclude],
+                # a uniform draw of what the excluded tables leave: uniform over the space only if
+                # they hold uniform samples alone; a screened top left out makes it a sample of the rest
+                "design": design,
                 "sample": archs,
                 "seeds": args.seeds,
                 **table_fields(recipe, recs, done, len(archs) * len(args.seeds), command, old),
