@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, ROOT, command_line, machine
+from benchmarks.common import RESULTS, ROOT, command_line, header_lines, machine
 from dmnas.util.atomic import write_json_atomic
 from dmnas.augment import default_strategy
 from dmnas.condensation.cache import Cache
@@ -328,11 +328,7 @@ def _f(x: Any, nd: int = 3) -> str:
 def markdown(res: dict[str, Any]) -> str:
     keys = list(res["ceilings"])
     out = [
-        "# Proxy methods at several draws, on the top of the table",
-        "",
-        f"Command: `{res['command']}`  ",
-        f"Machine: {res['machine']}  ",
-        f"Date: {res['date']}",
+        *header_lines("Proxy methods at several draws" + (", on the top of the table" if res.get("archs_from", TOP_TABLE) == TOP_TABLE else ""), res),
         "",
         f"{res['n_archs']} architectures ({res.get('archs_from', TOP_TABLE)}); truth: "
         f"{res['truth']['what']}, {res['truth']['recipe']}, seeds {res['truth']['seeds']}. Each cell: mean over "

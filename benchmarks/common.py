@@ -55,3 +55,8 @@ def write_results(stem: str, data: dict[str, Any], markdown: str | None = None, 
     if markdown is not None:
         (folder / f"{stem}.md").write_text(markdown)
     return path
+
+
+def header_lines(title: str, res: dict[str, Any]) -> list[str]:
+    """A results file's first lines: its title, then the command, machine and date it came from."""
+    return [f"# {title}", "", f"- command: `{res['command']}`", f"- machine: {res['machine']}", f"- date: {res['date']}"]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_draws import DATA, METHODS, TRUTH_TABLES, WORK, _f, load_draws, top_archs
-from benchmarks.common import command_line, machine, write_results
+from benchmarks.common import command_line, header_lines, machine, write_results
 from dmnas.catalog import TABLES_DIR
 from dmnas.data import load_dataset
 from dmnas.groundtruth.store import GroundTruthStore, merged
@@ -78,11 +78,7 @@ def rescore(scored: dict[str, np.ndarray], truth: dict[str, np.ndarray], samples
 
 def markdown(res: dict[str, Any]) -> str:
     lines = [
-        "# Proxies against a longer ground-truth recipe (the same draws, the same architectures)",
-        "",
-        f"Command: `{res['command']}`  ",
-        f"Machine: {res['machine']}  ",
-        f"Date: {res['date']}",
+        *header_lines("Proxies against a longer ground-truth recipe (the same draws, the same architectures)", res),
         "",
         f"{res['n_archs']} architectures: the first {res['n_archs']} of the `top` table ({', '.join(res['archs'])}). "
         "No proxy is rerun: the scores are the draws `bench_draws` recorded; only the truth changes. Each cell: "
