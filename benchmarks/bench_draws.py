@@ -152,6 +152,9 @@ def top_archs() -> list[str]:
 def truth_of(archs: list[str], fingerprint: str, recipe: TrainRecipe) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Seed-mean accuracy per architecture and the (S, n) matrix of the seeds every one of them has."""
     recs = merged([GroundTruthStore(TABLES_DIR / t) for t in TRUTH_TABLES], fingerprint, recipe)
+    missing = [a for a in archs if not recs.get(a)]
+    if missing:
+        raise SystemExit(f"no ground truth ({recipe.describe()}) for {', '.join(missing)}: train it first (benchmarks/)")
     seeds = sorted(set.intersection(*(set(recs.get(a, {})) for a in archs)))
     per_seed = np.array([[float(recs[a][s]["val_acc"]) for a in archs] for s in seeds])
     mean = np.array([np.mean([float(r["val_acc"]) for r in recs[a].values()]) for a in archs])
