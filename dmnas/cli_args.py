@@ -160,7 +160,8 @@ def add_condense_args(p: argparse.ArgumentParser) -> None:
         "--real-chunk",
         type=int,
         default=None,
-        help=f"real images per forward; 0 = all classes at once (default: {defaults.CPU_REAL_CHUNK} on CPU, 0 on CUDA)",
+        help=f"real images per forward; 0 = all classes at once (default: {defaults.CPU_REAL_CHUNK} on CPU, "
+        f"{defaults.AMX_BF16_REAL_CHUNK} with the real branch in bf16 on an AMX CPU, 0 on CUDA)",
     )
     r.add_argument("--force", action="store_true", help="recompute even if the entry is cached (or corrupt)")
     r.add_argument(

@@ -19,6 +19,11 @@ CPU_ITERATIONS = 50
 # Real images per forward in DM: one batch for all classes on CUDA; on a CPU, cache-sized chunks
 # (benchmarks/results/real_chunk.md: the first conv of 256 images spills the L3 cache).
 CPU_REAL_CHUNK = 16
+# The real branch in bf16 on a CPU with AMX: 32 images per forward run it 1.27x faster than 16 compiled
+# (0.30 vs 0.38 s, 2 threads) and as fast eagerly (0.99 vs 1.01 s); 64 gains 4 % more compiled but is
+# 1.8x slower eagerly (benchmarks/results/real_chunk_bf16-real.md). Measured on an AMX Xeon only:
+# AVX512-BF16 CPUs without AMX keep CPU_REAL_CHUNK.
+AMX_BF16_REAL_CHUNK = 32
 # torch.compile of the DM embedding on a CPU pays for itself, with an empty code cache, from 18 iterations
 # at IPC 50 fp32 (benchmarks/results/compile_break_even.md), 24 at IPC 10 bf16-real and 30 at IPC 10 fp32
 # (one-off = (mean - median) x 20 iterations over the eager-compiled saving, condense_speed.md), and from
@@ -31,8 +36,8 @@ EVAL_EPOCHS = {"cuda": 1000, "cpu": 300}
 # (benchmarks/results/full_epochs_study.md); CUDA keeps it so that GPU searches reuse the shipped tables.
 FULL_EPOCHS = {"cuda": 2, "cpu": 2}
 # Precision of DM: TF32 on CUDA; on a CPU with native bfloat16 (AVX512-BF16 or AMX) the real images'
-# embedding in bf16 and the rest in fp32 ("bf16-real": 0.62 s per IPC-10 iteration compiled against
-# 1.40 s in fp32, 3.8x the reference, on an AMX Xeon; 0.97 vs 1.54 s on an AVX512-BF16 EPYC,
+# embedding in bf16 and the rest in fp32 ("bf16-real": 0.49 s per IPC-10 iteration compiled against
+# 1.27 s in fp32, 5.7x the reference, on an AMX Xeon; 0.97 vs 1.54 s on an AVX512-BF16 EPYC,
 # benchmarks/results/condense_speed.md and CHANGELOG; loss within 5 % of fp32
 # per iteration in tests/test_dm.py), exact fp32 on other CPUs.
 PRECISION = {"cuda": "tf32", "cpu": "fp32"}
@@ -51,14 +56,19 @@ def native_bf16(device: str, cpu_flags: str | None = None) -> bool:
         import torch
 
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(cpu_flag_set(cpu_flags) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flag_set(cpu_flags: str | None = None) -> set[str]:
+    """The x86 CPU's feature flags (``cpu_flags``: a /proc/cpuinfo ``flags`` line, else read from
+    /proc/cpuinfo; empty where there is none)."""
     if cpu_flags is None:
         try:
             with open("/proc/cpuinfo") as f:
                 cpu_flags = next((ln for ln in f if ln.startswith("flags")), "")
         except OSError:
-            return False
-    flags = set(cpu_flags.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+            return set()
+    return set(cpu_flags.split())
 
 
 def kind(device: str) -> str:
@@ -90,6 +100,7 @@ class DeviceDefaults:
     device: str
     iterations: int
     real_chunk: int
+    bf16_real_chunk: int  # the real chunk when the real branch runs in bf16
     precision: str
     channels_last: bool
     eval_epochs: int
@@ -103,6 +114,10 @@ class DeviceDefaults:
             return choice == "on"
         return kind(self.device) == "cpu" and iterations >= COMPILE_MIN_ITERATIONS
 
+    def chunk_for(self, precision: str) -> int:
+        """Real images per forward for DM at ``precision`` (the bf16 real branch has its own)."""
+        return self.bf16_real_chunk if precision == CPU_NATIVE_BF16_PRECISION else self.real_chunk
+
     def trial_threads(self, concurrency: int) -> int:
         """CPU threads per trial: concurrent CPU trials share the cores (oversubscribed OpenMP
         crawls); a GPU trial keeps torch's default (0)."""
@@ -111,14 +126,18 @@ class DeviceDefaults:
         return max(1, (os.cpu_count() or 1) // max(1, concurrency))
 
 
-def for_device(device: str) -> DeviceDefaults:
-    """Defaults of a resolved device name (``cpu``, ``cuda``, ``cuda:1``)."""
+def for_device(device: str, cpu_flags: str | None = None) -> DeviceDefaults:
+    """Defaults of a resolved device name (``cpu``, ``cuda``, ``cuda:1``); ``cpu_flags``: a
+    /proc/cpuinfo ``flags`` line to decide for (default: this machine's)."""
     k = kind(device)
+    chunk = 0 if k == "cuda" else CPU_REAL_CHUNK
+    amx = k == "cpu" and "amx_bf16" in cpu_flag_set(cpu_flags)
     return DeviceDefaults(
         device=device,
         iterations=CUDA_ITERATIONS if k == "cuda" else CPU_ITERATIONS,
-        real_chunk=0 if k == "cuda" else CPU_REAL_CHUNK,
-        precision=CPU_NATIVE_BF16_PRECISION if k == "cpu" and native_bf16(device) else PRECISION[k],
+        real_chunk=chunk,
+        bf16_real_chunk=AMX_BF16_REAL_CHUNK if amx else chunk,
+        precision=CPU_NATIVE_BF16_PRECISION if k == "cpu" and native_bf16(device, cpu_flags) else PRECISION[k],
         channels_last=True,
         eval_epochs=EVAL_EPOCHS[k],
         full_epochs=FULL_EPOCHS[k],

@@ -31,7 +31,7 @@ def test_api_and_cli_resolve_the_same_condense_config(device: str, tmp_path) -> 
     d = defaults.for_device(device)
     assert api.condense.iterations == d.iterations
     assert api.condense.precision == d.precision
-    assert api.run.real_chunk == d.real_chunk and api.run.channels_last == d.channels_last
+    assert api.run.real_chunk == d.chunk_for(api.condense.precision) and api.run.channels_last == d.channels_last
     assert api.run.compile == (device == "cpu")  # the CPU default clears the compile threshold
 
 
@@ -137,3 +137,29 @@ def test_embed_space_is_the_pool_of_the_space(tmp_path) -> None:  # noqa: ANN001
     assert job == cli_job(["--device", "cpu", "--cache-dir", str(tmp_path), "--embed-space", "convnet_tiny"])
     with pytest.raises(DmnasError, match="--embed-space and --embed-pool both name"):
         condense_job(device="cpu", embed_space="convnet_tiny", embed_pool="d1_w8_relu_none_avgpooling,d2_w8_relu_none_avgpooling")
+
+
+@pytest.mark.parametrize(
+    ("flags", "precision", "chunk"),
+    [
+        ("avx512f amx_bf16 avx512_bf16", "bf16-real", defaults.AMX_BF16_REAL_CHUNK),  # measured: 32 beats 16 compiled
+        ("avx512f amx_bf16 avx512_bf16", "fp32", defaults.CPU_REAL_CHUNK),  # fp32 keeps its own
+        ("avx512f avx512_bf16", "bf16-real", defaults.CPU_REAL_CHUNK),  # no AMX: not measured, unchanged
+        ("sse2 avx2", "fp32", defaults.CPU_REAL_CHUNK),
+    ],
+)
+def test_the_real_chunk_follows_the_precision_and_amx(flags: str, precision: str, chunk: int, tmp_path) -> None:  # noqa: ANN001
+    d = defaults.for_device("cpu", cpu_flags=flags)
+    assert d.chunk_for(precision) == chunk
+    assert d.precision == ("bf16-real" if "bf16" in flags else "fp32")
+    assert defaults.for_device("cuda", cpu_flags=flags).chunk_for(precision) == 0  # CUDA: one batch
+
+
+def test_the_resolved_chunk_reaches_the_job_and_an_explicit_one_wins(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    from dmnas.api import condense_job
+
+    amx = defaults.for_device("cpu", cpu_flags="amx_bf16 avx512_bf16")
+    monkeypatch.setattr("dmnas.condensation.job.for_device", lambda dev: amx)
+    assert condense_job(device="cpu", cache_dir=tmp_path).run.real_chunk == defaults.AMX_BF16_REAL_CHUNK
+    assert condense_job(device="cpu", cache_dir=tmp_path, precision="fp32").run.real_chunk == defaults.CPU_REAL_CHUNK
+    assert condense_job(device="cpu", cache_dir=tmp_path, real_chunk=8).run.real_chunk == 8

@@ -105,7 +105,7 @@ def proxy_job(
     )
     run = RunOptions(
         device=dev,
-        real_chunk=real_chunk if real_chunk is not None else d.real_chunk,
+        real_chunk=real_chunk if real_chunk is not None else d.chunk_for(cfg.precision),
         checkpoint_every=checkpoint_every,
         channels_last=d.channels_last,
         compile=d.compile(cfg.iterations, compile),
