@@ -401,8 +401,10 @@ def test_sigkill_of_a_search_leaves_no_manager_and_no_worker(nni_env: dict[str, 
     assert not [p for p in managers if is_nni_manager(p)], "NNI's manager outlived its owner"
     assert not processes_mentioning("dmnas.nas.nni.guard"), "NNI's tuner outlived its manager"
     # the killed experiment reopens read-only, or says in one line why not; never a traceback
+    # SIGINT acts as Ctrl-C even when the suite runs from a backgrounded shell (conftest.start_dmnas)
     view = subprocess.Popen([sys.executable, "-m", "dmnas", "view", search, "--port", "18751"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         seen = wait_for_line(view, ("http://", "dmnas: error"), 120)
     finally:
