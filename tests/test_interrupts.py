@@ -12,6 +12,12 @@ import pytest
 from dmnas.util import interrupts
 
 
+def sigint_as_ctrl_c() -> None:
+    """A child's SIGINT acts as Ctrl-C even when the suite runs from a backgrounded shell, whose
+    children inherit an ignored SIGINT that dmnas respects (test_an_ignored_signal_stays_ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_swallowed_interrupt_is_raised_again_at_the_next_check() -> None:
     code = """
 import gc, os, signal, weakref
@@ -29,7 +35,7 @@ try:
 except KeyboardInterrupt:
     print("raised again", flush=True)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=sigint_as_ctrl_c)
     assert "survived the swallowed interrupt" in out.stdout and "raised again" in out.stdout, out.stdout + out.stderr
     assert "Exception ignored" in out.stderr  # the first raise really was swallowed
 
@@ -60,5 +66,5 @@ from dmnas.util import interrupts
 interrupts.install()
 print(signal.getsignal({int(sig)}) is interrupts.request_stop)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=sigint_as_ctrl_c)
     assert out.stdout.strip() == "True"
