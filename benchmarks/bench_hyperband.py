@@ -154,7 +154,8 @@ def main() -> None:
     result = {
         "rows": rows,
         "over_grid": {r["tuner"]: {k: (r[k] / grid[k] if grid[k] else None) for k in ratio_keys} for r in rows[1:]},
-        "table": str(args.table),
+        # relative to the checkout where it is inside it: a results file names no machine's paths
+        "table": str(args.table.resolve().relative_to(ROOT)) if args.table.resolve().is_relative_to(ROOT) else str(args.table),
         "command": command_line(),
         "machine": machine(),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
