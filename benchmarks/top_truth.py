@@ -179,11 +179,18 @@ def write_summary(fingerprint: str, top: list[str], stores: list[GroundTruthStor
     four_vs_eight = _spearman([longer[4][a][0] for a in both], [longer[8][a][0] for a in both])
     # the study's own architectures at 8 epochs: a fixed set, unlike the row that grows with the top 20
     study["8, the study's"] = study_agreement(short, {a: longer[8][a][0] for a in both})
+    two = [a for a in top if {0, 1} <= set(longer[8].get(a, {}))]  # the converged recipe's two seeds
+    two_seeds = {
+        "n": len(two),
+        "spearman_2ep_mean_vs_8ep_mean": _spearman([float(np.mean(list(short[a].values()))) for a in two],
+                                                   [(longer[8][a][0] + longer[8][a][1]) / 2 for a in two]),
+        "spearman_8ep_seed0_vs_seed1": _spearman([longer[8][a][0] for a in two], [longer[8][a][1] for a in two]),
+    }  # fmt: skip
     res = {"command": command, "machine": machine(), "date": dt.date.today().isoformat(), "n_four_seeds": len(full),
            "split_half_spearman": split, "mean_seed_sd_pts": 100 * sd,
            "range_of_means_pts": 100 * float(old.max() - old.min()) if full else None,
            "top5_by_seeds01": [full[i] for i in np.argsort(-old)[:5]], "top5_by_seeds23": [full[i] for i in np.argsort(-new)[:5]],
-           "study": study, "spearman_4ep_vs_8ep_seed0": four_vs_eight,
+           "study": study, "spearman_4ep_vs_8ep_seed0": four_vs_eight, "eight_epochs_two_seeds": two_seeds,
            "longer_recipe_records": {str(ep): {a: list(s.values()) for a, s in by.items()} for ep, by in longer.items()}}  # fmt: skip
     results = ROOT / "benchmarks" / "results"
     write_json_atomic(results / "top_truth.json", res)
@@ -208,6 +215,9 @@ Seed-to-seed sd of accuracy: {100 * sd:.2f} points; the 30 means span {res['rang
 Top 5 by seeds 0/1: {', '.join(res['top5_by_seeds01'])}. By seeds 2/3: {', '.join(res['top5_by_seeds23'])}.
 
 {study_markdown(study, four_vs_eight, longer, short)}
+
+The top {two_seeds['n']} at 8 epochs with both seeds: the 2-epoch mean of four seeds against the 8-epoch mean of two,
+Spearman {two_seeds['spearman_2ep_mean_vs_8ep_mean']:.3f}; the two 8-epoch seeds against each other {two_seeds['spearman_8ep_seed0_vs_seed1']:.3f}.
 """
     )
 
