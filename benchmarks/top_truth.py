@@ -38,6 +38,7 @@ from dmnas.data import DataConfig, load_dataset
 from dmnas.groundtruth.store import merged, recipe_key
 from dmnas.catalog import TABLES_DIR
 from dmnas.nas.config import FULL_RECIPE
+from dmnas.reporting.draws import ranks_desc, spearman_all, top_indices
 
 log = logging.getLogger("top_truth")
 STORE = TABLES_DIR / "top"
@@ -53,12 +54,6 @@ def top_by_mean(per_seed: dict[str, dict[int, float]], k: int) -> list[str]:
     """The ``k`` architectures with the highest seed-mean accuracy (ties broken by name)."""
     means = {a: float(np.mean(list(s.values()))) for a, s in per_seed.items() if s}
     return sorted(means, key=lambda a: (-means[a], a))[:k]
-
-
-def _spearman(a: list[float], b: list[float]) -> float:
-    from scipy import stats
-
-    return float(stats.spearmanr(a, b).statistic) if len(a) >= 3 else float("nan")
 
 
 def study_agreement(
@@ -78,34 +73,27 @@ def study_agreement(
     long = [long_acc[a] for a in archs]
 
     def top(values: list[float], k: int) -> set[str]:
-        return {archs[i] for i in np.argsort(-np.asarray(values), kind="stable")[:k]}
+        return {archs[i] for i in top_indices(values, k)}
 
     within, within_top = [], {k: [] for k in ks}
     for held in seeds:  # the within-recipe reference, leave one seed out
         rest = [float(np.mean([short_seeds[a][s] for s in seeds if s != held])) for a in archs]
         one = [short_seeds[a][held] for a in archs]
-        within.append(_spearman(rest, one))
+        within.append(spearman_all(rest, one))
         for k in ks:
             within_top[k].append(len(top(rest, k) & top(one, k)) / k)
     gain = 100 * (np.asarray(long) - np.asarray(short_mean))
     return {
         "archs": archs, "n": len(archs), "short_seeds": seeds,
-        "spearman_short_mean_vs_long": _spearman(short_mean, long),
+        "spearman_short_mean_vs_long": spearman_all(short_mean, long),
         "spearman_within_short": float(np.mean(within)) if within else float("nan"),
         "top_overlap": {str(k): len(top(short_mean, k) & top(long, k)) / k for k in ks if k <= len(archs)},
         "top_overlap_within_short": {str(k): float(np.mean(v)) for k, v in within_top.items() if v and k <= len(archs)},
         "gain_pts_mean": float(gain.mean()) if len(gain) else float("nan"),
         "gain_pts_sd": float(gain.std(ddof=1)) if len(gain) > 1 else float("nan"),
-        "short_rank": {a: int(r) for a, r in zip(archs, _rank_desc(short_mean), strict=True)},
-        "long_rank": {a: int(r) for a, r in zip(archs, _rank_desc(long), strict=True)},
+        "short_rank": {a: int(r) for a, r in zip(archs, ranks_desc(short_mean) + 1, strict=True)},
+        "long_rank": {a: int(r) for a, r in zip(archs, ranks_desc(long) + 1, strict=True)},
     }  # fmt: skip
-
-
-def _rank_desc(values: list[float]) -> list[int]:
-    order = np.argsort(-np.asarray(values), kind="stable")
-    ranks = np.empty(len(values), int)
-    ranks[order] = np.arange(1, len(values) + 1)
-    return ranks.tolist()
 
 
 def converged_jobs(top: list[str], args: argparse.Namespace) -> list[Job]:
@@ -176,15 +164,15 @@ def write_summary(fingerprint: str, top: list[str], stores: list[GroundTruthStor
     short = {a: {s: float(r["val_acc"]) for s, r in recs[a].items()} for a in top if a in recs}
     study = {str(ep): study_agreement(short, {a: s[0] for a, s in by.items() if 0 in s}) for ep, by in longer.items()}
     both = [a for a in top if 0 in longer[4].get(a, {}) and 0 in longer[8].get(a, {})]
-    four_vs_eight = _spearman([longer[4][a][0] for a in both], [longer[8][a][0] for a in both])
+    four_vs_eight = spearman_all([longer[4][a][0] for a in both], [longer[8][a][0] for a in both])
     # the study's own architectures at 8 epochs: a fixed set, unlike the row that grows with the top 20
     study["8, the study's"] = study_agreement(short, {a: longer[8][a][0] for a in both})
     two = [a for a in top if {0, 1} <= set(longer[8].get(a, {}))]  # the converged recipe's two seeds
     two_seeds = {
         "n": len(two),
-        "spearman_2ep_mean_vs_8ep_mean": _spearman([float(np.mean(list(short[a].values()))) for a in two],
+        "spearman_2ep_mean_vs_8ep_mean": spearman_all([float(np.mean(list(short[a].values()))) for a in two],
                                                    [(longer[8][a][0] + longer[8][a][1]) / 2 for a in two]),
-        "spearman_8ep_seed0_vs_seed1": _spearman([longer[8][a][0] for a in two], [longer[8][a][1] for a in two]),
+        "spearman_8ep_seed0_vs_seed1": spearman_all([longer[8][a][0] for a in two], [longer[8][a][1] for a in two]),
     }  # fmt: skip
     res = {"command": command, "machine": machine(), "date": dt.date.today().isoformat(), "n_four_seeds": len(full),
            "split_half_spearman": split, "mean_seed_sd_pts": 100 * sd,

@@ -29,11 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_draws import DATA, METHODS, TRUTH_TABLES, WORK, _f, load_draws, top_archs
+from benchmarks.bench_draws import DATA, METHODS, WORK, _f, load_draws, top_archs, truth_of
 from benchmarks.common import command_line, header_lines, machine, write_results
-from dmnas.catalog import TABLES_DIR
 from dmnas.data import load_dataset
-from dmnas.groundtruth.store import GroundTruthStore, merged
 from dmnas.nas.config import FULL_RECIPE
 from dmnas.reporting.draws import paired_draws, summarise_draws, top_measures
 
@@ -43,21 +41,16 @@ BASELINE = "params"
 
 
 def truths(archs: list[str], fingerprint: str, epochs: int) -> dict[str, np.ndarray]:
-    """The truths every architecture has: the short recipe at seed 0 and at its seed mean, the
-    longer recipe at seed 0 and, where every architecture has more, at its seed mean."""
-    stores = [GroundTruthStore(TABLES_DIR / t) for t in TRUTH_TABLES]
+    """The truths every architecture has: the short recipe at seed 0 and at the mean of the seeds
+    all of them have, the same for the longer recipe (:func:`benchmarks.bench_draws.truth_of`)."""
     out: dict[str, np.ndarray] = {}
     for ep in (FULL_RECIPE.epochs, epochs):
-        recs = merged(stores, fingerprint, replace(FULL_RECIPE, epochs=ep))
-        missing = [a for a in archs if 0 not in recs.get(a, {})]
-        if missing:
-            raise SystemExit(f"no {ep}-epoch seed-0 record for {', '.join(missing)}: run benchmarks.top_truth first")
-        seeds = sorted(set.intersection(*(set(recs[a]) for a in archs)))
-        out[f"{ep} ep, seed 0"] = np.array([recs[a][0]["val_acc"] for a in archs], float)
+        _, per_seed, seeds = truth_of(archs, fingerprint, replace(FULL_RECIPE, epochs=ep))
+        if 0 not in seeds:
+            raise SystemExit(f"no {ep}-epoch seed-0 record for every architecture: run benchmarks.top_truth first")
+        out[f"{ep} ep, seed 0"] = per_seed[seeds.index(0)]
         if len(seeds) > 1:
-            out[f"{ep} ep, mean of seeds {seeds}"] = np.array(
-                [np.mean([recs[a][s]["val_acc"] for s in seeds]) for a in archs], float
-            )
+            out[f"{ep} ep, mean of seeds {seeds}"] = per_seed.mean(axis=0)
     return out
 
 
